@@ -1,0 +1,3 @@
+from impetus.cli import main
+
+main()

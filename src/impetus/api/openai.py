@@ -1,0 +1,197 @@
+"""The OpenAI wire format: /v1/chat/completions and /v1/completions."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse
+
+from impetus.api.generation import collect, record_tokens, render_chat, submit
+from impetus.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from impetus.engines.protocol import Generation, Usage
+from impetus.server.errors import ApiError
+
+router = APIRouter()
+
+
+def _usage(u: Usage) -> dict:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+    }
+
+
+def _finish(reason: str | None) -> str:
+    return "length" if reason == "length" else "stop"
+
+
+def _chat_messages(req: ChatCompletionRequest) -> list[dict]:
+    out = []
+    for i, m in enumerate(req.messages):
+        try:
+            content = m.text()
+        except ValueError as exc:
+            raise ApiError(400, str(exc), param=f"messages[{i}].content") from exc
+        role = "system" if m.role == "developer" else m.role
+        out.append({"role": role, "content": content})
+    return out
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(req: ChatCompletionRequest, request: Request):
+    runtime = request.app.state.runtime
+    engine = runtime.engine_for(req.model)
+    tokens = render_chat(runtime, engine, _chat_messages(req))
+    params = req.sampling(req.max_completion_tokens or req.max_tokens)
+    rid = "chatcmpl-" + secrets.token_hex(12)
+    gen = submit(engine, tokens, params, rid)
+    model = engine.info.name
+    created = int(time.time())
+    if req.stream:
+        return _sse(_chat_stream(gen, request, rid, model, created, req.include_usage))
+    result = await collect(gen, request)
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": f"impetus-{engine.name}",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result.text},
+                "logprobs": None,
+                "finish_reason": _finish(result.finish_reason),
+            }
+        ],
+        "usage": _usage(gen.usage),
+    }
+
+
+async def _chat_stream(
+    gen: Generation, request: Request, rid: str, model: str, created: int, include_usage: bool
+) -> AsyncIterator[str]:
+    head = f'{{"id":"{rid}","object":"chat.completion.chunk","created":{created},"model":{json.dumps(model)},"system_fingerprint":"impetus"'
+    tail = ',"usage":null}' if include_usage else "}"
+
+    def chunk(delta: dict, finish: str | None) -> str:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return f'{head},"choices":[{json.dumps(choice, ensure_ascii=False)}]{tail}'
+
+    try:
+        yield chunk({"role": "assistant", "content": ""}, None)
+        async for event in gen:
+            if event.finish_reason == "error":
+                yield json.dumps({"error": {"message": event.error, "type": "server_error"}})
+                return
+            if event.text:
+                yield chunk({"content": event.text}, None)
+            if event.finish_reason is not None:
+                yield chunk({}, _finish(event.finish_reason))
+        if include_usage:
+            yield f'{head},"choices":[],"usage":{json.dumps(_usage(gen.usage))}}}'
+        yield "[DONE]"
+    finally:
+        gen.cancel()
+        record_tokens(request, gen)
+
+
+def _sse(source: AsyncIterator[str]) -> EventSourceResponse:
+    return EventSourceResponse(source, sep="\n", ping=15)
+
+
+@router.post("/v1/completions")
+async def completions(req: CompletionRequest, request: Request):
+    runtime = request.app.state.runtime
+    engine = runtime.engine_for(req.model)
+    if isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], int):
+        tokens = list(req.prompt)
+        bad = [t for t in tokens if not 0 <= t < engine.info.vocab_size]
+        if bad:
+            raise ApiError(400, f"token id {bad[0]} is out of range", param="prompt")
+        prompt_text = engine.detokenize(tokens)
+    else:
+        prompt_text = req.prompt if isinstance(req.prompt, str) else req.prompt[0]
+        if not prompt_text:
+            raise ApiError(400, "prompt must not be empty", param="prompt")
+        tokens = engine.tokenize(prompt_text, add_special=True, parse_special=True)
+    params = req.sampling(req.max_tokens)
+    rid = "cmpl-" + secrets.token_hex(12)
+    gen = submit(engine, tokens, params, rid)
+    model = engine.info.name
+    created = int(time.time())
+    prefix = prompt_text if req.echo else ""
+    if req.stream:
+        return _sse(
+            _completion_stream(gen, request, rid, model, created, req.include_usage, prefix)
+        )
+    result = await collect(gen, request)
+    return {
+        "id": rid,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": f"impetus-{engine.name}",
+        "choices": [
+            {
+                "index": 0,
+                "text": prefix + result.text,
+                "logprobs": None,
+                "finish_reason": _finish(result.finish_reason),
+            }
+        ],
+        "usage": _usage(gen.usage),
+    }
+
+
+async def _completion_stream(
+    gen: Generation,
+    request: Request,
+    rid: str,
+    model: str,
+    created: int,
+    include_usage: bool,
+    prefix: str,
+) -> AsyncIterator[str]:
+    def chunk(text: str, finish: str | None, usage: dict | None = None) -> str:
+        body = {
+            "id": rid,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
+        }
+        if include_usage:
+            body["usage"] = usage
+        return json.dumps(body, ensure_ascii=False)
+
+    try:
+        if prefix:
+            yield chunk(prefix, None)
+        async for event in gen:
+            if event.finish_reason == "error":
+                yield json.dumps({"error": {"message": event.error, "type": "server_error"}})
+                return
+            if event.text or event.finish_reason is not None:
+                finish = _finish(event.finish_reason) if event.finish_reason else None
+                yield chunk(event.text, finish)
+        if include_usage:
+            body = {
+                "id": rid,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": _usage(gen.usage),
+            }
+            yield json.dumps(body)
+        yield "[DONE]"
+    finally:
+        gen.cancel()
+        record_tokens(request, gen)

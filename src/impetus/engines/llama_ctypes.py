@@ -1,0 +1,228 @@
+"""llama.cpp through llama-cpp-python's low-level (ctypes) API.
+
+We skip the high-level `Llama` class: it owns a single sequence and hides the batch, and the
+scheduler needs both. This module loads a GGUF, creates a context with N sequence slots, and
+wraps tokenization, metadata and batches. Only the scheduler thread calls into a context.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp as ll
+
+from impetus.engines.protocol import ModelInfo
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_backend(verbose: bool) -> None:
+    global _backend_ready
+    with _backend_lock:
+        if _backend_ready:
+            return
+        if not verbose:
+            # llama.cpp logs every tensor at load; keep our logs readable.
+            _silence = ll.llama_log_callback(lambda level, text, data: None)
+            ll.llama_log_set(_silence, ctypes.c_void_p(0))
+            globals()["_log_callback_ref"] = _silence  # ctypes callbacks must stay alive
+        ll.llama_backend_init()
+        _backend_ready = True
+
+
+class ModelLoadError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    n_ctx: int  # KV cells shared by all sequences (unified cache)
+    n_seq_max: int
+    n_batch: int = 512
+    n_threads: int | None = None
+
+
+class LlamaModel:
+    """A loaded GGUF (weights mmapped) plus its vocabulary and metadata."""
+
+    def __init__(self, path: str | os.PathLike[str], *, verbose: bool = False) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelLoadError(f"model file not found: {path}")
+        with path.open("rb") as fh:
+            if fh.read(4) != b"GGUF":
+                raise ModelLoadError(f"{path.name} is not a GGUF file")
+        _init_backend(verbose)
+        params = ll.llama_model_default_params()
+        params.use_mmap = True
+        self.path = path
+        self.ptr = ll.llama_model_load_from_file(str(path).encode(), params)
+        if not self.ptr:
+            raise ModelLoadError(f"llama.cpp could not load {path.name} (corrupt or unsupported)")
+        self.vocab = ll.llama_model_get_vocab(self.ptr)
+        self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
+        self.train_ctx = int(ll.llama_model_n_ctx_train(self.ptr))
+        self.metadata = self._read_metadata()
+        self._piece_buf = ctypes.create_string_buffer(256)
+        self._piece_cache: dict[int, bytes] = {}
+
+    def close(self) -> None:
+        if self.ptr:
+            ll.llama_model_free(self.ptr)
+            self.ptr = None
+
+    def _read_metadata(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        buf = ctypes.create_string_buffer(1 << 16)
+        for i in range(ll.llama_model_meta_count(self.ptr)):
+            n = ll.llama_model_meta_key_by_index(self.ptr, i, buf, len(buf))
+            if n < 0:
+                continue
+            key = buf.value.decode("utf-8", "replace")
+            n = ll.llama_model_meta_val_str_by_index(self.ptr, i, buf, len(buf))
+            if n < 0:
+                continue
+            if n >= len(buf):  # chat templates can be long
+                big = ctypes.create_string_buffer(n + 1)
+                ll.llama_model_meta_val_str_by_index(self.ptr, i, big, len(big))
+                out[key] = big.value.decode("utf-8", "replace")
+            else:
+                out[key] = buf.value.decode("utf-8", "replace")
+        return out
+
+    def info(self, name: str, context_limit: int | None) -> ModelInfo:
+        meta = self.metadata
+        train_ctx = self.train_ctx
+        ctx = min(train_ctx, context_limit) if context_limit else train_ctx
+        eog = tuple(t for t in range(self.n_vocab) if ll.llama_vocab_is_eog(self.vocab, t))
+        bos_id = ll.llama_vocab_bos(self.vocab)
+        eos_id = ll.llama_vocab_eos(self.vocab)
+        return ModelInfo(
+            name=name,
+            path=str(self.path),
+            architecture=meta.get("general.architecture", "unknown"),
+            context_length=ctx,
+            train_context_length=train_ctx,
+            vocab_size=self.n_vocab,
+            eos_token_ids=eog,
+            bos_token=self.token_text(bos_id) if bos_id >= 0 else "",
+            eos_token=self.token_text(eos_id) if eos_id >= 0 else "",
+            add_bos=bool(ll.llama_vocab_get_add_bos(self.vocab)),
+            chat_template=meta.get("tokenizer.chat_template"),
+            size_bytes=self.path.stat().st_size,
+            metadata={k: v for k, v in meta.items() if not k.startswith("tokenizer.ggml.")},
+        )
+
+    def token_text(self, token: int) -> str:
+        text = ll.llama_vocab_get_text(self.vocab, token)
+        return text.decode("utf-8", "replace") if text else ""
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        arr = (ll.llama_token * cap)()
+        n = ll.llama_tokenize(self.vocab, data, len(data), arr, cap, add_special, parse_special)
+        if n < 0:
+            cap = -n
+            arr = (ll.llama_token * cap)()
+            n = ll.llama_tokenize(self.vocab, data, len(data), arr, cap, add_special, parse_special)
+        return list(arr[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token (control tokens render as nothing). Cached: the vocab is fixed."""
+        cached = self._piece_cache.get(token)
+        if cached is not None:
+            return cached
+        n = ll.llama_token_to_piece(
+            self.vocab, token, self._piece_buf, len(self._piece_buf), 0, False
+        )
+        if n < 0:
+            big = ctypes.create_string_buffer(-n)
+            n = ll.llama_token_to_piece(self.vocab, token, big, len(big), 0, False)
+            out = big.raw[:n]
+        else:
+            out = self._piece_buf.raw[:n]
+        self._piece_cache[token] = out
+        return out
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", "replace")
+
+    def is_eog(self, token: int) -> bool:
+        return bool(ll.llama_vocab_is_eog(self.vocab, token))
+
+
+class LlamaContext:
+    """One llama.cpp context: a unified KV cache shared by `n_seq_max` sequences."""
+
+    def __init__(self, model: LlamaModel, config: ContextConfig) -> None:
+        self.model = model
+        self.config = config
+        params = ll.llama_context_default_params()
+        params.n_ctx = config.n_ctx
+        params.n_batch = config.n_batch
+        params.n_ubatch = config.n_batch
+        params.n_seq_max = config.n_seq_max
+        threads = config.n_threads or default_threads()
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.no_perf = True
+        # One cache for all slots: a slot may use the whole context, and sequences can share a
+        # cached prefix by copying cell tags (llama_memory_seq_cp) instead of recomputing it.
+        params.kv_unified = True
+        self.ptr = ll.llama_init_from_model(model.ptr, params)
+        if not self.ptr:
+            raise ModelLoadError("llama.cpp could not create a context (out of memory?)")
+        self.memory = ll.llama_get_memory(self.ptr)
+        self.n_ctx = int(ll.llama_n_ctx(self.ptr))
+        self.batch = ll.llama_batch_init(config.n_batch, 0, 1)
+        self.batch_capacity = config.n_batch
+
+    def close(self) -> None:
+        if self.ptr:
+            ll.llama_batch_free(self.batch)
+            ll.llama_free(self.ptr)
+            self.ptr = None
+
+    # -- KV cache per sequence -------------------------------------------------------------
+    def seq_rm(self, seq: int, start: int, end: int = -1) -> bool:
+        return bool(ll.llama_memory_seq_rm(self.memory, seq, start, end))
+
+    def seq_cp(self, src: int, dst: int, start: int, end: int) -> None:
+        ll.llama_memory_seq_cp(self.memory, src, dst, start, end)
+
+    def clear(self) -> None:
+        ll.llama_memory_clear(self.memory, True)
+
+    # -- batches ----------------------------------------------------------------------------
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> int:
+        """Decode (token, pos, seq, want_logits) entries in one llama_decode call."""
+        b = self.batch
+        for i, (tok, pos, seq, logits) in enumerate(entries):
+            b.token[i] = tok
+            b.pos[i] = pos
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq
+            b.logits[i] = logits
+        b.n_tokens = len(entries)
+        return int(ll.llama_decode(self.ptr, b))
+
+    def logits(self, index: int) -> ctypes.Array[ctypes.c_float]:
+        ptr = ll.llama_get_logits_ith(self.ptr, index)
+        return (ctypes.c_float * self.model.n_vocab).from_address(ctypes.addressof(ptr.contents))
+
+
+def default_threads() -> int:
+    """Physical cores, at most 8: llama.cpp decode is bandwidth-bound and SMT does not help."""
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except Exception:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))

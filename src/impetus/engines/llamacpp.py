@@ -1,0 +1,77 @@
+"""The llama.cpp engine: a GGUF model, one context with N slots, and the scheduler driving it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from impetus.engines.llama_ctypes import ContextConfig, LlamaContext, LlamaModel
+from impetus.engines.protocol import Generation, GenerationRequest, ModelInfo
+from impetus.engines.scheduler import Scheduler
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class LlamaCppEngine:
+    name = "llama.cpp"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        ctx: int | None = None,
+        parallel: int = 8,
+        threads: int | None = None,
+        max_waiting: int = 64,
+        model_id: str | None = None,
+    ) -> None:
+        path = Path(path)
+        self.model = LlamaModel(path)
+        try:
+            train_ctx = self.model.train_ctx
+            # Default KV size: the model's context, capped at 4096 cells so the default model
+            # stays within the idle-memory budget; --ctx raises it.
+            n_ctx = ctx or min(train_ctx, 4096)
+            self.context = LlamaContext(
+                self.model, ContextConfig(n_ctx=n_ctx, n_seq_max=parallel, n_threads=threads)
+            )
+        except Exception:
+            self.model.close()
+            raise
+        self.info: ModelInfo = self.model.info(model_id or path.stem, self.context.n_ctx)
+        self.scheduler = Scheduler(
+            self.model,
+            self.context,
+            context_limit=self.info.context_length,
+            max_waiting=max_waiting,
+        )
+
+    @property
+    def aliases(self) -> set[str]:
+        meta = self.info.metadata
+        names = {self.info.name, Path(self.info.path).name}
+        if meta.get("general.name"):
+            names.add(meta["general.name"])
+        base, size = meta.get("general.basename"), meta.get("general.size_label")
+        if base and size:
+            names.add(f"{_slug(base)}:{_slug(size)}")
+        return names
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        return self.model.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return self.model.detokenize(tokens)
+
+    def submit(self, request: GenerationRequest) -> Generation:
+        return self.scheduler.submit(request)
+
+    def stats(self) -> dict[str, float]:
+        return self.scheduler.snapshot()
+
+    def close(self) -> None:
+        self.scheduler.close()
+        self.context.close()
+        self.model.close()

@@ -1,0 +1,160 @@
+"""The neutral core every wire format translates to, and the engine protocol.
+
+The OpenAI, Ollama and Anthropic routers build a `GenerationRequest`, hand it to an engine and
+read `TokenEvent`s back. Engines never see HTTP shapes; routers never see llama.cpp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+FinishReason = Literal["stop", "length", "cancelled", "error"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off
+    min_p: float = 0.0
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    penalty_last_n: int = 64
+    max_tokens: int | None = None  # None = until the context is full
+    stop: tuple[str, ...] = ()
+    ignore_eos: bool = False
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass
+class GenerationRequest:
+    prompt_tokens: list[int]
+    params: SamplingParams = field(default_factory=SamplingParams)
+    request_id: str = ""
+    arrived: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One step of output for one request. The last event has a finish_reason."""
+
+    text: str
+    token_ids: tuple[int, ...] = ()
+    finish_reason: FinishReason | None = None
+    error: str | None = None
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    queue_seconds: float = 0.0
+    ttft_seconds: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    architecture: str
+    context_length: int  # tokens one request may use
+    train_context_length: int
+    vocab_size: int
+    eos_token_ids: tuple[int, ...]
+    bos_token: str
+    eos_token: str
+    add_bos: bool
+    chat_template: str | None
+    size_bytes: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+class Generation:
+    """A running request as its caller sees it: async-iterate the events, cancel at will.
+
+    The engine's thread calls `_push` through `loop.call_soon_threadsafe`; everything else
+    happens on the event loop.
+    """
+
+    def __init__(self, request: GenerationRequest, cancel: Any) -> None:
+        self.request = request
+        self.usage = Usage(prompt_tokens=len(request.prompt_tokens))
+        self.finish_reason: FinishReason | None = None
+        self._queue: asyncio.Queue[TokenEvent] = asyncio.Queue()
+        self._cancel = cancel
+        self._done = False
+
+    def _push(self, event: TokenEvent) -> None:
+        self._queue.put_nowait(event)
+
+    def cancel(self) -> None:
+        if not self._done:
+            self._done = True
+            self._cancel(self)
+
+    async def __aiter__(self) -> AsyncIterator[TokenEvent]:
+        try:
+            while True:
+                event = await self._queue.get()
+                if event.finish_reason is not None:
+                    self._done = True
+                    self.finish_reason = event.finish_reason
+                    yield event
+                    return
+                yield event
+        finally:
+            # Reached when the consumer stops early (client gone): free the slot now.
+            self.cancel()
+
+
+class Engine(Protocol):
+    """What the server needs from an inference engine (llama.cpp today, MLX next)."""
+
+    info: ModelInfo
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]: ...
+
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    def submit(self, request: GenerationRequest) -> Generation:
+        """Queue a request. Raises `QueueFull` when the wait queue is at its bound."""
+        ...
+
+    def stats(self) -> dict[str, float]: ...
+
+    def close(self) -> None: ...
+
+
+class EngineError(Exception):
+    """An engine refused a request; the message is safe to show to the client."""
+
+
+class QueueFull(EngineError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("the server is at capacity; retry shortly")
+        self.retry_after = retry_after
+
+
+class ContextLengthExceeded(EngineError):
+    def __init__(self, prompt_tokens: int, limit: int) -> None:
+        super().__init__(
+            f"this model's context is {limit} tokens; the prompt has {prompt_tokens}"
+            " (leave room for at least one generated token)"
+        )
+        self.prompt_tokens = prompt_tokens
+        self.limit = limit

@@ -1,0 +1,422 @@
+"""The continuous-batching scheduler: the one thread that drives a llama.cpp context.
+
+Each step admits waiting requests into free sequence slots, then runs ONE `llama_decode` over a
+batch holding one token for every decoding sequence plus a budget of prompt tokens (chunked
+prefill), samples each sequence with its own chain, and hands the new text to the event loop.
+
+Prefix cache: a slot keeps the KV of its last request after it finishes. A new request takes the
+free slot whose cached tokens share the longest prefix with its prompt (or copies a longer
+cached prefix from any slot), so a multi-turn follow-up or a shared system prompt is not
+recomputed. Idle caches are evicted least recently used first when the KV cells run out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from impetus.engines.llama_ctypes import LlamaContext, LlamaModel
+from impetus.engines.protocol import (
+    ContextLengthExceeded,
+    FinishReason,
+    Generation,
+    GenerationRequest,
+    QueueFull,
+    TokenEvent,
+)
+from impetus.engines.sampling import Sampler
+from impetus.engines.textstream import TextStream
+
+log = logging.getLogger("impetus.scheduler")
+
+
+@dataclass(eq=False)
+class _Sequence:
+    gen: Generation
+    loop: asyncio.AbstractEventLoop
+    prompt: list[int]
+    max_new: int
+    stream: TextStream
+    sampler: Sampler | None = None
+    slot: _Slot | None = None
+    generated: int = 0
+    next_token: int = -1  # sampled, not yet in the KV cache
+    batch_index: int = -1  # where this sequence's logits are in the current batch
+    admitted: float = 0.0
+
+    @property
+    def prefilling(self) -> bool:
+        return self.slot is not None and len(self.slot.cached) < len(self.prompt)
+
+
+@dataclass(eq=False)
+class _Slot:
+    seq_id: int
+    cached: list[int] = field(default_factory=list)  # tokens whose KV sits at 0..n-1
+    seq: _Sequence | None = None
+    last_used: float = 0.0
+
+
+@dataclass
+class SchedulerStats:
+    requests_admitted: int = 0
+    prompt_tokens: int = 0
+    prompt_tokens_cached: int = 0
+    completion_tokens: int = 0
+    decode_steps: int = 0
+    preemptions: int = 0
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Scheduler:
+    def __init__(
+        self,
+        model: LlamaModel,
+        context: LlamaContext,
+        *,
+        context_limit: int,
+        max_waiting: int = 64,
+        step_budget_ms: float = 50.0,
+    ) -> None:
+        self.model = model
+        self.ctx = context
+        self.context_limit = min(context_limit, context.n_ctx)
+        self.max_waiting = max_waiting
+        self.step_budget_ms = step_budget_ms
+        self.stats = SchedulerStats()
+        self._slots = [_Slot(i) for i in range(context.config.n_seq_max)]
+        self._waiting: list[_Sequence] = []
+        self._incoming: list[_Sequence] = []
+        self._cancelled: list[Generation] = []
+        self._n_pending = 0  # incoming + waiting, read by submit() for backpressure
+        self._cv = threading.Condition()
+        self._stopping = False
+        self._ms_per_prefill_token = 1.0  # learnt from each step (EMA)
+        self._ms_per_decode_step = 10.0
+        self._thread = threading.Thread(target=self._run, name="impetus-scheduler", daemon=True)
+        self._thread.start()
+
+    # -- called from the event loop ----------------------------------------------------------
+    def submit(self, request: GenerationRequest) -> Generation:
+        n_prompt = len(request.prompt_tokens)
+        if n_prompt == 0:
+            raise ValueError("empty prompt")
+        if n_prompt >= self.context_limit:
+            raise ContextLengthExceeded(n_prompt, self.context_limit)
+        room = self.context_limit - n_prompt
+        max_new = min(request.params.max_tokens or room, room)
+        gen = Generation(request, cancel=self._cancel)
+        seq = _Sequence(
+            gen=gen,
+            loop=asyncio.get_running_loop(),
+            prompt=list(request.prompt_tokens),
+            max_new=max_new,
+            stream=TextStream(request.params.stop),
+        )
+        with self._cv:
+            if self._n_pending >= self.max_waiting and not self._has_free_slot():
+                raise QueueFull(retry_after=self._retry_after())
+            self._incoming.append(seq)
+            self._n_pending += 1
+            self._cv.notify()
+        return gen
+
+    def _cancel(self, gen: Generation) -> None:
+        with self._cv:
+            self._cancelled.append(gen)
+            self._cv.notify()
+
+    def close(self) -> None:
+        with self._cv:
+            self._stopping = True
+            self._cv.notify()
+        self._thread.join(timeout=10)
+
+    def snapshot(self) -> dict[str, float]:
+        active = sum(1 for s in self._slots if s.seq is not None)
+        used = sum(len(s.cached) for s in self._slots)
+        return {
+            "slots_total": len(self._slots),
+            "slots_active": active,
+            "queue_depth": self._n_pending,
+            "kv_cells_total": self.ctx.n_ctx,
+            "kv_cells_used": min(used, self.ctx.n_ctx),
+            "prompt_tokens": self.stats.prompt_tokens,
+            "prompt_tokens_cached": self.stats.prompt_tokens_cached,
+            "completion_tokens": self.stats.completion_tokens,
+            "decode_steps": self.stats.decode_steps,
+        }
+
+    def _has_free_slot(self) -> bool:
+        return any(s.seq is None for s in self._slots) and not self._waiting
+
+    def _retry_after(self) -> float:
+        # Rough: the queue drains at about one request per slot per (typical) generation.
+        return max(1.0, self._ms_per_decode_step * 128 / 1000)
+
+    # -- the scheduler thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not (
+                    self._stopping
+                    or self._incoming
+                    or self._cancelled
+                    or self._waiting
+                    or any(s.seq is not None for s in self._slots)
+                ):
+                    self._cv.wait()
+                if self._stopping:
+                    break
+                incoming, self._incoming = self._incoming, []
+                cancelled, self._cancelled = self._cancelled, []
+            self._waiting.extend(incoming)
+            outbox: list[tuple[_Sequence, TokenEvent]] = []
+            try:
+                self._apply_cancellations(cancelled, outbox)
+                self._admit()
+                self._step(outbox)
+            except Exception as exc:  # never let the thread die with requests hanging
+                log.exception("scheduler step failed")
+                for slot in self._slots:
+                    if slot.seq is not None:
+                        self._finish(slot.seq, "error", outbox, error=str(exc))
+                    slot.cached = []
+                self.ctx.clear()
+            self._deliver(outbox)
+        # Shutdown: end everything still open so no client waits forever.
+        outbox = []
+        for seq in self._waiting:
+            outbox.append((seq, TokenEvent("", finish_reason="cancelled")))
+        for slot in self._slots:
+            if slot.seq is not None:
+                self._finish(slot.seq, "cancelled", outbox)
+        self._deliver(outbox)
+
+    def _apply_cancellations(self, cancelled: list[Generation], outbox: list) -> None:
+        if not cancelled:
+            return
+        gone = set(map(id, cancelled))
+        kept = []
+        for seq in self._waiting:
+            if id(seq.gen) in gone:
+                outbox.append((seq, TokenEvent("", finish_reason="cancelled")))
+            else:
+                kept.append(seq)
+        self._waiting = kept
+        for slot in self._slots:
+            if slot.seq is not None and id(slot.seq.gen) in gone:
+                self._finish(slot.seq, "cancelled", outbox)
+        self._sync_pending()
+
+    def _sync_pending(self) -> None:
+        with self._cv:
+            self._n_pending = len(self._waiting) + len(self._incoming)
+
+    def _admit(self) -> None:
+        free = [s for s in self._slots if s.seq is None]
+        if not free or not self._waiting:
+            return
+        # Shortest prompt first gets first tokens out early; a request that has waited for
+        # several seconds goes first regardless, so long prompts are not starved.
+        now = time.perf_counter()
+        self._waiting.sort(
+            key=lambda q: (now - q.gen.request.arrived < 5.0, len(q.prompt) - self._best_prefix(q))
+        )
+        while free and self._waiting:
+            seq = self._waiting.pop(0)
+            slot = max(free, key=lambda s: (_common_prefix(s.cached, seq.prompt), -s.last_used))
+            free.remove(slot)
+            self._place(seq, slot)
+        self._sync_pending()
+
+    def _best_prefix(self, seq: _Sequence) -> int:
+        return max((_common_prefix(s.cached, seq.prompt) for s in self._slots), default=0)
+
+    def _place(self, seq: _Sequence, slot: _Slot) -> None:
+        """Bind a request to a slot, reusing as much cached KV as possible."""
+        own = _common_prefix(slot.cached, seq.prompt)
+        donor, shared = slot, own
+        for other in self._slots:
+            n = _common_prefix(other.cached, seq.prompt)
+            if n > shared:
+                donor, shared = other, n
+        # At least one prompt token must be decoded to get logits for the first sample.
+        shared = min(shared, len(seq.prompt) - 1)
+        if donor is slot:
+            self.ctx.seq_rm(slot.seq_id, shared, -1)
+            slot.cached = slot.cached[:shared]
+        else:
+            self.ctx.seq_rm(slot.seq_id, 0, -1)
+            if shared:
+                self.ctx.seq_cp(donor.seq_id, slot.seq_id, 0, shared)
+            slot.cached = donor.cached[:shared]
+        seq.slot = slot
+        seq.admitted = time.perf_counter()
+        seq.sampler = Sampler(seq.gen.request.params, self.model.n_vocab)
+        slot.seq = seq
+        usage = seq.gen.usage
+        usage.cached_tokens = shared
+        usage.queue_seconds = seq.admitted - seq.gen.request.arrived
+        self.stats.requests_admitted += 1
+        self.stats.prompt_tokens += len(seq.prompt)
+        self.stats.prompt_tokens_cached += shared
+
+    def _prefill_budget(self, n_decoding: int) -> int:
+        cap = self.ctx.batch_capacity - n_decoding
+        if n_decoding == 0:
+            return cap  # nobody is waiting on a next token: prefill at full speed
+        spare_ms = self.step_budget_ms - self._ms_per_decode_step
+        return max(16, min(cap, int(spare_ms / self._ms_per_prefill_token)))
+
+    def _step(self, outbox: list) -> None:
+        active = [s.seq for s in self._slots if s.seq is not None]
+        if not active:
+            return
+        entries: list[tuple[int, int, int, bool]] = []
+        decoding = [q for q in active if not q.prefilling]
+        for q in decoding:
+            q.batch_index = len(entries)
+            entries.append((q.next_token, len(q.slot.cached), q.slot.seq_id, True))
+        budget = self._prefill_budget(len(decoding))
+        # One prompt at a time, the one closest to done first: its first token comes soonest.
+        prefilling = sorted(
+            (q for q in active if q.prefilling), key=lambda q: len(q.prompt) - len(q.slot.cached)
+        )
+        chunks: list[tuple[_Sequence, int]] = []
+        for q in prefilling:
+            q.batch_index = -1
+            if budget <= 0:
+                continue
+            start = len(q.slot.cached)
+            take = min(budget, len(q.prompt) - start)
+            done = start + take == len(q.prompt)
+            for i in range(start, start + take):
+                entries.append((q.prompt[i], i, q.slot.seq_id, done and i == start + take - 1))
+            if done:
+                q.batch_index = len(entries) - 1
+            chunks.append((q, take))
+            budget -= take
+        if not entries:
+            return
+        entries = self._fit_kv(entries, decoding, chunks, outbox)
+        if not entries:
+            return
+        t0 = time.perf_counter()
+        rc = self.ctx.decode(entries)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with status {rc}")
+        elapsed_ms = (time.perf_counter() - t0) * 1000
+        self._learn(elapsed_ms, len(decoding), sum(n for _, n in chunks))
+        self.stats.decode_steps += 1
+        for q, n in chunks:
+            start = len(q.slot.cached)
+            q.slot.cached.extend(q.prompt[start : start + n])
+        for q in decoding:
+            q.slot.cached.append(q.next_token)
+        for q in active:
+            if q.batch_index >= 0 and q.slot is not None:
+                self._sample(q, outbox)
+
+    def _fit_kv(self, entries, decoding, chunks, outbox):
+        """Make room in the KV cells for this batch: evict idle caches, then defer prefill."""
+        used = sum(len(s.cached) for s in self._slots)
+        need = used + len(entries) - self.ctx.n_ctx
+        if need <= 0:
+            return entries
+        for slot in sorted(self._slots, key=lambda s: s.last_used):
+            if need <= 0:
+                break
+            if slot.seq is None and slot.cached:
+                need -= len(slot.cached)
+                self.ctx.seq_rm(slot.seq_id, 0, -1)
+                slot.cached = []
+        if need <= 0:
+            return entries
+        # Still short: this step decodes only; prompts wait for running requests to finish,
+        # and if even that does not fit, the longest request ends with "length".
+        for q, _ in chunks:
+            q.batch_index = -1
+        chunks.clear()
+        while decoding and sum(len(s.cached) for s in self._slots) + len(decoding) > self.ctx.n_ctx:
+            victim = max(decoding, key=lambda q: len(q.slot.cached))
+            decoding.remove(victim)
+            self.stats.preemptions += 1
+            self._finish(victim, "length", outbox)
+        for i, q in enumerate(decoding):
+            q.batch_index = i
+        return [(q.next_token, len(q.slot.cached), q.slot.seq_id, True) for q in decoding]
+
+    def _learn(self, elapsed_ms: float, n_decoding: int, n_prefill: int) -> None:
+        a = 0.2
+        if n_prefill == 0:
+            self._ms_per_decode_step += a * (elapsed_ms - self._ms_per_decode_step)
+        elif n_prefill >= 16:
+            per_token = max(0.01, (elapsed_ms - (self._ms_per_decode_step if n_decoding else 0)))
+            per_token /= n_prefill
+            self._ms_per_prefill_token += a * (per_token - self._ms_per_prefill_token)
+
+    def _sample(self, q: _Sequence, outbox: list) -> None:
+        token = q.sampler.sample(self.ctx.ptr, q.batch_index)
+        q.generated += 1
+        self.stats.completion_tokens += 1
+        usage = q.gen.usage
+        usage.completion_tokens = q.generated
+        if q.generated == 1:
+            usage.ttft_seconds = time.perf_counter() - q.gen.request.arrived
+        params = q.gen.request.params
+        if self.model.is_eog(token) and not params.ignore_eos:
+            self._finish(q, "stop", outbox)
+            return
+        text = q.stream.push(self.model.piece(token))
+        if q.stream.stopped:
+            if text:
+                outbox.append((q, TokenEvent(text, (token,))))
+            self._finish(q, "stop", outbox)
+            return
+        q.next_token = token
+        if q.generated >= q.max_new or len(q.slot.cached) + 1 >= self.context_limit:
+            outbox.append((q, TokenEvent(text, (token,))))
+            self._finish(q, "length", outbox)
+            return
+        outbox.append((q, TokenEvent(text, (token,))))
+
+    def _finish(self, q: _Sequence, reason: FinishReason, outbox: list, error: str | None = None):
+        tail = q.stream.flush() if reason in ("stop", "length") else ""
+        outbox.append((q, TokenEvent(tail, finish_reason=reason, error=error)))
+        if q.sampler is not None:
+            q.sampler.close()
+            q.sampler = None
+        if q.slot is not None:
+            q.slot.seq = None
+            q.slot.last_used = time.perf_counter()
+            q.slot = None
+
+    @staticmethod
+    def _deliver(outbox: list[tuple[_Sequence, TokenEvent]]) -> None:
+        """Hand a step's events to the event loop in one wake-up per loop."""
+        if not outbox:
+            return
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for seq, event in outbox:
+            by_loop.setdefault(seq.loop, []).append((seq.gen, event))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_push_all, items)
+            except RuntimeError:
+                pass  # the loop closed (shutdown)
+
+
+def _push_all(items: list[tuple[Generation, TokenEvent]]) -> None:
+    for gen, event in items:
+        gen._push(event)

@@ -1,0 +1,86 @@
+"""The app factory: settings in, a FastAPI app out. All state lives on `app.state`."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from impetus import __version__
+from impetus.config import Settings
+from impetus.server import errors
+from impetus.server.middleware import (
+    AccessLogMiddleware,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    HostCheckMiddleware,
+)
+from impetus.server.runtime import Runtime
+
+_WILDCARD = {"0.0.0.0", "::", ""}
+
+
+def allowed_hosts(settings: Settings) -> tuple[set[str], bool]:
+    """Host header values we answer to, and whether any IP literal is fine (wildcard bind)."""
+    hosts = {"localhost", "127.0.0.1", "[::1]", *settings.allowed_hosts}
+    host = settings.host
+    hosts.add(f"[{host}]" if ":" in host else host)
+    wildcard = host in _WILDCARD
+    if wildcard:
+        hosts.add(socket.gethostname().lower())
+    return hosts, wildcard
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    port = settings.port
+    return [
+        f"http://localhost:{port}",
+        f"http://127.0.0.1:{port}",
+        *settings.cors_origins,
+    ]
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if runtime.state == "starting":
+            runtime.start_loading()
+        yield
+        runtime.close()
+
+    hosts, any_ip = allowed_hosts(settings)
+    middleware = [
+        Middleware(AccessLogMiddleware),
+        Middleware(HostCheckMiddleware, allowed=hosts, allow_ip_literals=any_ip),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=cors_origins(settings),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["retry-after"],
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(ApiKeyMiddleware, keys=settings.api_key_values()),
+    ]
+    app = FastAPI(
+        title="Impetus",
+        version=__version__,
+        lifespan=lifespan,
+        middleware=middleware,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.runtime = runtime
+    errors.install(app)
+
+    from impetus.api import health, openai
+
+    app.include_router(health.router)
+    app.include_router(openai.router)
+    return app

@@ -1,0 +1,209 @@
+"""Security and logging middleware, as plain ASGI so streamed responses pass through untouched.
+
+Order, outermost first: access log, Host check (DNS rebinding), CORS, body limit, API key.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import socket
+import time
+from collections.abc import Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from impetus.server.errors import ApiError, error_body
+
+access_log = logging.getLogger("impetus.access")
+
+PUBLIC_PATHS = ("/health",)
+
+
+async def _send_error(scope: Scope, send: Send, err: ApiError) -> None:
+    import json
+
+    body = json.dumps(error_body(scope.get("path", ""), err)).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    for k, v in (err.headers or {}).items():
+        headers.append((k.lower().encode(), v.encode()))
+    await send({"type": "http.response.start", "status": err.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", ()):
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+class AccessLogMiddleware:
+    """One line per request: method, path, status, latency and tokens (set by the routers)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 0
+        scope.setdefault("state", {})
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            state = scope.get("state", {})
+            tokens = state.get("tokens")
+            extra = ""
+            if tokens:
+                extra = f" prompt_tokens={tokens[0]} completion_tokens={tokens[1]}"
+            access_log.info(
+                "method=%s path=%s status=%d latency_ms=%.1f%s",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - start) * 1000,
+                extra,
+            )
+            observer = state.get("observe_request")
+            if observer:
+                observer(scope["path"], status)
+
+
+class HostCheckMiddleware:
+    """Refuse requests whose Host header is not ours: a DNS-rebinding page cannot reach us."""
+
+    def __init__(self, app: ASGIApp, allowed: Iterable[str], allow_ip_literals: bool) -> None:
+        self.app = app
+        self.allowed = {h.lower() for h in allowed}
+        self.allow_ip_literals = allow_ip_literals
+
+    def _ok(self, host: str | None) -> bool:
+        if not host:
+            return False
+        host = host.lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name.startswith("[") and "]" in name:
+            name = name[: name.index("]") + 1]
+        if name in self.allowed:
+            return True
+        if self.allow_ip_literals:
+            try:
+                socket.inet_pton(
+                    socket.AF_INET6 if ":" in name else socket.AF_INET, name.strip("[]")
+                )
+                return True
+            except OSError:
+                return False
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._ok(_header(scope, b"host")):
+            await _send_error(
+                scope, send, ApiError(403, "host not allowed", type="permission_error")
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, by Content-Length or by counting a streamed body.
+
+    Paths in `exempt` (uploads) carry their own, larger limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.exempt = exempt
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        too_big = ApiError(
+            413, f"request body is larger than {self.max_bytes} bytes", code="request_too_large"
+        )
+        length = _header(scope, b"content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            await _send_error(scope, send, too_big)
+            return
+        seen = 0
+        response_started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await _send_error(scope, send, too_big)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class ApiKeyMiddleware:
+    """Bearer or x-api-key, compared in constant time against every configured key."""
+
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+
+    def _presented(self, scope: Scope) -> bytes | None:
+        auth = _header(scope, b"authorization")
+        if auth and auth[:7].lower() == "bearer ":
+            return auth[7:].strip().encode()
+        key = _header(scope, b"x-api-key")
+        return key.strip().encode() if key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not self.keys
+            or scope["method"] == "OPTIONS"
+            or scope["path"] in PUBLIC_PATHS
+        ):
+            await self.app(scope, receive, send)
+            return
+        presented = self._presented(scope)
+        ok = False
+        if presented is not None:
+            for key in self.keys:  # no early exit: timing must not depend on which key matched
+                ok |= hmac.compare_digest(presented, key)
+        if not ok:
+            message = (
+                "invalid API key" if presented else "missing API key (use Authorization: Bearer)"
+            )
+            await _send_error(
+                scope,
+                send,
+                ApiError(
+                    401, message, code="invalid_api_key", headers={"www-authenticate": "Bearer"}
+                ),
+            )
+            return
+        await self.app(scope, receive, send)

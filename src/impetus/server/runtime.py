@@ -1,0 +1,99 @@
+"""What the server has loaded, and whether it is ready.
+
+The model loads on a worker thread after the socket is open, so `/health` answers at once
+(503 "loading", then 200 "ready") and a large model does not delay start-up.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Literal
+
+from impetus.config import Settings
+from impetus.engines.llamacpp import LlamaCppEngine
+from impetus.models.chat_template import ChatTemplate
+from impetus.models.resolve import resolve_model_path
+from impetus.server.errors import ApiError
+
+log = logging.getLogger("impetus.runtime")
+
+State = Literal["starting", "loading", "ready", "error", "stopping"]
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state: State = "starting"
+        self.error: str | None = None
+        self.engine: LlamaCppEngine | None = None
+        self.template: ChatTemplate | None = None
+        self.started = time.time()
+        self.load_seconds: float | None = None
+        self._thread: threading.Thread | None = None
+
+    def start_loading(self) -> None:
+        self.state = "loading"
+        self._thread = threading.Thread(target=self._load, name="impetus-load", daemon=True)
+        self._thread.start()
+
+    def wait_loaded(self, timeout: float | None = None) -> None:
+        if self._thread:
+            self._thread.join(timeout)
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        s = self.settings
+        try:
+            path = resolve_model_path(s.model, s.models_dir)
+            engine = LlamaCppEngine(
+                path, ctx=s.ctx, parallel=s.parallel, threads=s.threads, max_waiting=s.queue_size
+            )
+            info = engine.info
+            self.template = ChatTemplate(
+                info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token
+            )
+            self.engine = engine
+            self.load_seconds = time.perf_counter() - t0
+            self.state = "ready"
+            log.info(
+                "model=%s ready in %.2fs (ctx=%d, slots=%d)",
+                info.name,
+                self.load_seconds,
+                info.context_length,
+                s.parallel,
+            )
+        except Exception as exc:
+            self.error = str(exc)
+            self.state = "error"
+            log.error("model failed to load: %s", exc)
+
+    def engine_for(self, model: str | None) -> LlamaCppEngine:
+        """The engine serving `model`, or an ApiError the client can act on."""
+        if self.state in ("starting", "loading"):
+            raise ApiError(
+                503,
+                "the model is still loading; retry shortly",
+                type="server_error",
+                code="model_loading",
+                headers={"retry-after": "1"},
+            )
+        if self.state != "ready" or self.engine is None:
+            raise ApiError(503, f"no model is loaded: {self.error}", type="server_error")
+        engine = self.engine
+        if model and model not in engine.aliases:
+            raise ApiError(
+                404,
+                f"the model '{model}' does not exist; available: {engine.info.name}",
+                param="model",
+                code="model_not_found",
+            )
+        return engine
+
+    def close(self) -> None:
+        self.state = "stopping"
+        self.wait_loaded(timeout=30)
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
