@@ -104,9 +104,8 @@ class CompletionRequest(SamplingFields):
     @field_validator("prompt")
     @classmethod
     def _one_prompt(cls, value: str | list) -> str | list:
-        if isinstance(value, list) and value and isinstance(value[0], str):
-            if len(value) != 1:
-                raise ValueError("send one prompt per request (batched prompts are not supported)")
+        if isinstance(value, list) and value and isinstance(value[0], str) and len(value) != 1:
+            raise ValueError("send one prompt per request (batched prompts are not supported)")
         if isinstance(value, list) and not value:
             raise ValueError("prompt must not be empty")
         return value
