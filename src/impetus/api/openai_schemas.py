@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from impetus.engines.protocol import SamplingParams
 
@@ -13,7 +13,7 @@ NonEmptyStr = Annotated[str, Field(min_length=1)]
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class ContentPart(BaseModel):
@@ -56,9 +56,9 @@ class SamplingFields(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     repeat_penalty: float | None = Field(None, gt=0.0, le=10.0)
     n: int | None = Field(None, ge=1, le=1)
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    ignore_eos: bool = False
+    ignore_eos: StrictBool = False
     user: str | None = None
 
     @field_validator("stop")
@@ -98,7 +98,7 @@ class ChatCompletionRequest(SamplingFields):
 
 class CompletionRequest(SamplingFields):
     prompt: str | list[str] | list[int] = Field(...)
-    echo: bool = False
+    echo: StrictBool = False
     max_tokens: int | None = Field(16, ge=1)  # the legacy API's own default
 
     @field_validator("prompt")

@@ -139,31 +139,35 @@ class BodyLimitMiddleware:
             return
         seen = 0
         response_started = False
+        rejected = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            # Answer 413 ourselves and tell the app the client left: frameworks turn an
+            # exception raised here into their own 400, which would hide the real reason.
+            nonlocal seen, rejected
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    if not response_started and not rejected:
+                        rejected = True
+                        await _send_error(scope, send, too_big)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal response_started
+            if rejected:
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not response_started:
-                await _send_error(scope, send, too_big)
-
-
-class _BodyTooLarge(Exception):
-    pass
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not rejected:
+                raise
 
 
 class ApiKeyMiddleware:

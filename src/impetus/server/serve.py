@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from impetus.config import Settings
@@ -38,9 +39,12 @@ def run(settings: Settings) -> int:
         workers=1,
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal; after a
+    # graceful shutdown we want exit status 0, not death by signal.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         pass
     # uvicorn exits the process with status 1 when it cannot bind; report that to the caller.
     return 0 if server.started else 1

@@ -1,0 +1,51 @@
+"""The legacy /v1/completions endpoint."""
+
+from __future__ import annotations
+
+from tests.conftest import MODEL_ID
+
+PROMPT = "The quick brown fox"
+
+
+def test_completion_basic(openai_client):
+    r = openai_client.completions.create(model=MODEL_ID, prompt=PROMPT, max_tokens=8, temperature=0)
+    assert r.object == "text_completion"
+    assert r.choices[0].text
+    assert r.usage.completion_tokens <= 8
+    assert r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_completion_default_max_tokens_is_16(openai_client):
+    r = openai_client.completions.create(
+        model=MODEL_ID, prompt=PROMPT, temperature=0, extra_body={"ignore_eos": True}
+    )
+    assert r.usage.completion_tokens == 16
+    assert r.choices[0].finish_reason == "length"
+
+
+def test_completion_stream_equals_whole(openai_client):
+    kw = dict(model=MODEL_ID, prompt=PROMPT, max_tokens=12, temperature=0)
+    whole = openai_client.completions.create(**kw).choices[0].text
+    parts = [
+        c.choices[0].text for c in openai_client.completions.create(**kw, stream=True) if c.choices
+    ]
+    assert "".join(parts) == whole
+
+
+def test_completion_echo_and_token_prompt(openai_client, client):
+    r = openai_client.completions.create(
+        model=MODEL_ID, prompt=PROMPT, max_tokens=4, temperature=0, echo=True
+    )
+    assert r.choices[0].text.startswith(PROMPT)
+    # A prompt given as token ids continues exactly like the same prompt as text.
+    from impetus.engines.llama_ctypes import LlamaModel
+    from tests.conftest import MODEL_PATH
+
+    model = LlamaModel(MODEL_PATH)
+    ids = model.tokenize(PROMPT, add_special=True, parse_special=True)
+    model.close()
+    kw = dict(model=MODEL_ID, max_tokens=6, temperature=0)
+    by_text = openai_client.completions.create(prompt=PROMPT, **kw)
+    by_ids = client.post("/v1/completions", json={"prompt": ids, **kw}).json()
+    assert by_ids["choices"][0]["text"] == by_text.choices[0].text
+    assert by_ids["usage"]["prompt_tokens"] == len(ids) == by_text.usage.prompt_tokens

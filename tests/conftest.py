@@ -1,0 +1,113 @@
+"""Shared fixtures: real server processes with the real bundled model, isolated from user state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from impetus.config import Settings
+from impetus.models import bundled
+
+# Resolved once, before tests point IMPETUS_* at temp dirs: `make install` put it here.
+MODEL_PATH = bundled.default_model_path(Settings().models_dir)
+MODEL_ID = MODEL_PATH.stem
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No test reads the user's config or writes into the user's data folder."""
+    root = tmp_path_factory.mktemp("impetus-home")
+    saved = {k: os.environ.get(k) for k in ("IMPETUS_CONFIG", "IMPETUS_DATA_DIR")}
+    os.environ["IMPETUS_CONFIG"] = str(root / "no-config.toml")
+    os.environ["IMPETUS_DATA_DIR"] = str(root / "data")
+    if not MODEL_PATH.is_file():
+        bundled.install(MODEL_PATH.parent)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """`impetus serve` as a child process, exactly as a user starts it."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, model: bool = True) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (lives as long as the server)
+            prefix="impetus-serve-", suffix=".log", delete=False
+        )
+        cmd = [sys.executable, "-m", "impetus", "serve", "--port", str(self.port)]
+        if model:
+            cmd += ["--model", str(MODEL_PATH)]
+        cmd += list(args)
+        full_env = {**os.environ, **(env or {})}
+        self.started_at = time.perf_counter()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=full_env)
+
+    def wait_ready(self, timeout: float = 60) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return time.perf_counter() - self.started_at
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"server not ready after {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return Path(self._log.name).read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[ServerProcess]:
+    srv = ServerProcess()
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=120) as c:
+        yield c
+
+
+@pytest.fixture
+def openai_client(server: ServerProcess):
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
