@@ -1,0 +1,86 @@
+"""Per-request samplers for the MLX engine, with llama.cpp's chain and semantics.
+
+The chain is the one `engines/sampling.py` builds for llama.cpp: penalties over the last
+`penalty_last_n` generated tokens, then top-k, top-p, min-p, temperature, and a draw. Every
+sequence has its own history and its own PRNG key (from `seed`), so a seeded request gives the
+same text alone or batched. The random stream is MLX's, not llama.cpp's: the same seed gives
+reproducible, but different, text on the two engines.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter, deque
+
+import mlx.core as mx
+
+from impetus.engines.protocol import SamplingParams
+
+
+class Sampler:
+    def __init__(self, params: SamplingParams) -> None:
+        self.params = params
+        p = params
+        self.penalize = bool(
+            p.penalty_last_n != 0
+            and (p.presence_penalty or p.frequency_penalty or p.repeat_penalty not in (0.0, 1.0))
+        )
+        self.history: deque[int] = deque(maxlen=p.penalty_last_n if p.penalty_last_n > 0 else None)
+        self.key = None
+        if not p.greedy:
+            seed = p.seed if p.seed is not None else random.getrandbits(32)
+            self.key = mx.random.key(seed & 0xFFFFFFFF)
+
+    @property
+    def plain_greedy(self) -> bool:
+        return self.params.greedy and not self.penalize
+
+    def accept(self, token: int) -> None:
+        if self.penalize:
+            self.history.append(token)
+
+    def __call__(self, logits: mx.array) -> mx.array:
+        """The next token (a 0-d array, not evaluated) from one row of logits."""
+        p = self.params
+        x = logits.astype(mx.float32)
+        if self.penalize and self.history:
+            counts = Counter(self.history)
+            ids = mx.array(list(counts))
+            n = mx.array(list(counts.values()), dtype=mx.float32)
+            vals = x[ids]
+            rp = p.repeat_penalty or 1.0
+            if rp != 1.0:
+                vals = mx.where(vals <= 0, vals * rp, vals / rp)
+            vals = vals - n * p.frequency_penalty - (n > 0) * p.presence_penalty
+            x[ids] = vals
+        if p.greedy:
+            return mx.argmax(x)
+        neg_inf = mx.array(-math.inf, dtype=mx.float32)
+        if 0 < p.top_k < x.shape[-1]:
+            kth = mx.min(mx.topk(x, p.top_k))
+            x = mx.where(x < kth, neg_inf, x)
+        if p.top_p < 1.0:
+            desc = -mx.sort(-x)
+            probs = mx.softmax(desc)
+            # Keep the smallest prefix whose mass reaches top_p (at least one token).
+            keep = mx.sum((mx.cumsum(probs) - probs) < p.top_p)
+            cutoff = desc[mx.maximum(keep, 1) - 1]
+            x = mx.where(x < cutoff, neg_inf, x)
+        if p.min_p > 0.0:
+            x = mx.where(x < mx.max(x) + math.log(p.min_p), neg_inf, x)
+        keys = mx.random.split(self.key)
+        self.key = keys[0]
+        return mx.random.categorical(x / p.temperature, key=keys[1])
+
+
+def sample_batch(logits: mx.array, samplers: list[Sampler]) -> list[int]:
+    """One token per row of `logits` (B, V), one sampler per row; evaluates once."""
+    if all(s.plain_greedy for s in samplers):
+        tokens = mx.argmax(logits, axis=-1)
+    else:
+        tokens = mx.stack([s(logits[i]) for i, s in enumerate(samplers)])
+    out = tokens.tolist()
+    for s, t in zip(samplers, out, strict=True):
+        s.accept(t)
+    return out
