@@ -1,0 +1,1 @@
+"""Unit and agent templates for `impetus service`."""

@@ -1,0 +1,7 @@
+"""`python -m impetus.tray`: the same as `impetus tray`."""
+
+import typer
+
+from impetus.tray.cli import tray
+
+typer.run(tray)
