@@ -114,12 +114,15 @@ def chat(
 
 @app.command()
 def setup() -> None:
-    """Install the bundled default model into the data folder (make install runs this)."""
+    """Install the bundled chat and embedding models into the data folder (make install runs this)."""
     from impetus.models import bundled
+    from impetus.rag import bundled_embedder
 
     settings = _settings()
     path = bundled.install(settings.models_dir, quiet=False)
-    typer.echo(f"default model: {path}")
+    typer.echo(f"default chat model: {path}")
+    path = bundled_embedder.install(settings.models_dir, quiet=False)
+    typer.echo(f"default embedding model: {path}")
 
 
 @app.command()
@@ -135,7 +138,12 @@ def paths() -> None:
 
 def _register_subcommands() -> None:
     from impetus.bench.cli import bench_app
+    from impetus.bench.tray import tray as bench_tray
+    from impetus.tray.cli import service_app, tray
 
+    app.command("tray")(tray)
+    app.add_typer(service_app, name="service")
+    bench_app.command("tray")(bench_tray)
     app.add_typer(bench_app, name="bench")
 
 

@@ -79,4 +79,6 @@ async def collect(gen: Generation, request: Request) -> Collected:
 
 
 def record_tokens(request: Request, gen: Generation) -> None:
+    """At the end of a request: tokens for the access log, and the generation metrics."""
     request.state.tokens = (gen.usage.prompt_tokens, gen.usage.completion_tokens)
+    request.app.state.metrics.observe_generation(gen)

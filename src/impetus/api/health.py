@@ -1,11 +1,12 @@
-"""Liveness, readiness and the model list."""
+"""Operations: liveness/readiness and Prometheus metrics."""
 
 from __future__ import annotations
 
 import time
 
 from fastapi import APIRouter, Request
-from starlette.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import JSONResponse, Response
 
 from impetus import __version__
 
@@ -35,22 +36,8 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if runtime.state == "ready" else 503)
 
 
-def model_card(engine) -> dict:
-    info = engine.info
-    return {
-        "id": info.name,
-        "object": "model",
-        "created": info.created,
-        "owned_by": "impetus",
-        "context_length": info.context_length,
-        "architecture": info.architecture,
-        "size_bytes": info.size_bytes,
-        "aliases": sorted(engine.aliases - {info.name}),
-    }
-
-
-@router.get("/v1/models")
-async def list_models(request: Request) -> dict:
-    runtime = request.app.state.runtime
-    data = [model_card(runtime.engine)] if runtime.engine is not None else []
-    return {"object": "list", "data": data}
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus text format."""
+    body = request.app.state.metrics.render()
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -18,6 +18,33 @@ from impetus.server.errors import ApiError
 router = APIRouter()
 
 
+def model_card(engine) -> dict:
+    info = engine.info
+    return {
+        "id": info.name,
+        "object": "model",
+        "created": info.created,
+        "owned_by": "impetus",
+        "context_length": info.context_length,
+        "architecture": info.architecture,
+        "size_bytes": info.size_bytes,
+        "aliases": sorted(engine.aliases - {info.name}),
+    }
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> dict:
+    runtime = request.app.state.runtime
+    data = [model_card(runtime.engine)] if runtime.engine is not None else []
+    return {"object": "list", "data": data}
+
+
+@router.get("/v1/models/{model_id:path}")
+async def get_model(model_id: str, request: Request) -> dict:
+    runtime = request.app.state.runtime
+    return model_card(runtime.engine_for(model_id))
+
+
 def _usage(u: Usage) -> dict:
     return {
         "prompt_tokens": u.prompt_tokens,

@@ -1,7 +1,65 @@
-"""`impetus bench`: measurements written to BENCHMARKS.md."""
+"""`impetus bench`: measurements written to BENCHMARKS.md, each comparison in the same run."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-bench_app = typer.Typer(help="Benchmarks; results go to BENCHMARKS.md.", no_args_is_help=False)
+from impetus.bench import report
+
+bench_app = typer.Typer(help="Benchmarks; results go to BENCHMARKS.md.", no_args_is_help=True)
+
+OutOpt = Annotated[Path, typer.Option("--out", help="Markdown file to update.")]
+ModelOpt = Annotated[str | None, typer.Option(help="GGUF path [default: bundled model].")]
+
+
+def _model(model: str | None) -> Path:
+    from impetus.config import Settings
+    from impetus.models.resolve import resolve_model_path
+
+    return resolve_model_path(model, Settings().models_dir)
+
+
+@bench_app.command()
+def startup(
+    out: OutOpt = Path("BENCHMARKS.md"),
+    model: ModelOpt = None,
+    repeats: Annotated[int, typer.Option(help="Server starts to time.")] = 5,
+) -> None:
+    """Start-to-ready time and idle RSS with the model loaded."""
+    from impetus.bench import startup as bench_startup
+
+    result, body = bench_startup.run(model, repeats)
+    typer.echo(json.dumps(result))
+    cmd = "impetus bench startup"
+    report.write_section(
+        out, "startup", f"## Start-up and idle memory\n\n{report.stamp(cmd)}\n\n{body}"
+    )
+
+
+@bench_app.command()
+def serving(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
+    """Concurrency 1/2/4/8 against llama-server and raw batched decode; TTFT; long prompts."""
+    from impetus.bench import serving as bench_serving
+
+    path = _model(model)
+    res = bench_serving.run(path, log=lambda m: typer.echo(m, err=True))
+    plot = out.parent / "docs" / "images" / "bench-serving.png"
+    body = bench_serving.render(res, plot.relative_to(out.parent) if plot else None)
+    if plot:
+        bench_serving._plot(res, plot)
+    typer.echo(body)
+    cmd = "impetus bench serving"
+    report.write_section(
+        out, "serving", f"## Serving under concurrency\n\n{report.stamp(cmd)}\n\n{body}"
+    )
+
+
+@bench_app.command("all")
+def all_(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
+    """Everything above (several minutes; builds llama-server the first time)."""
+    startup(out=out, model=model)
+    serving(out=out, model=model)

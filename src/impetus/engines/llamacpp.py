@@ -51,7 +51,7 @@ class LlamaCppEngine:
     @property
     def aliases(self) -> set[str]:
         meta = self.info.metadata
-        names = {self.info.name, Path(self.info.path).name}
+        names = {"default", self.info.name, Path(self.info.path).name}
         if meta.get("general.name"):
             names.add(meta["general.name"])
         base, size = meta.get("general.basename"), meta.get("general.size_label")

@@ -98,8 +98,15 @@ class Generation:
         self._queue: asyncio.Queue[TokenEvent] = asyncio.Queue()
         self._cancel = cancel
         self._done = False
+        self.token_gaps: list[float] = []  # seconds between tokens, for the ITL histogram
+        self._last_token_at: float | None = None
 
     def _push(self, event: TokenEvent) -> None:
+        if event.token_ids:
+            now = time.perf_counter()
+            if self._last_token_at is not None:
+                self.token_gaps.append(now - self._last_token_at)
+            self._last_token_at = now
         self._queue.put_nowait(event)
 
     def cancel(self) -> None:

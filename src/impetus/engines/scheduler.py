@@ -16,6 +16,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from impetus.engines.llama_ctypes import LlamaContext, LlamaModel
@@ -68,6 +69,7 @@ class SchedulerStats:
     completion_tokens: int = 0
     decode_steps: int = 0
     preemptions: int = 0
+    prefix_cache_hits: int = 0
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -103,6 +105,7 @@ class Scheduler:
         self._stopping = False
         self._ms_per_prefill_token = 1.0  # learnt from each step (EMA)
         self._ms_per_decode_step = 10.0
+        self._recent_tokens: deque[tuple[float, int]] = deque(maxlen=4096)  # (time, tokens)
         self._thread = threading.Thread(target=self._run, name="impetus-scheduler", daemon=True)
         self._thread.start()
 
@@ -155,7 +158,16 @@ class Scheduler:
             "prompt_tokens_cached": self.stats.prompt_tokens_cached,
             "completion_tokens": self.stats.completion_tokens,
             "decode_steps": self.stats.decode_steps,
+            "prefix_cache_hits": self.stats.prefix_cache_hits,
+            "tokens_per_second": self._recent_rate(),
         }
+
+    def _recent_rate(self, window: float = 5.0) -> float:
+        now = time.perf_counter()
+        recent = [(t, n) for t, n in list(self._recent_tokens) if now - t <= window]
+        if not recent:
+            return 0.0
+        return sum(n for _, n in recent) / window
 
     def _has_free_slot(self) -> bool:
         return any(s.seq is None for s in self._slots) and not self._waiting
@@ -271,6 +283,7 @@ class Scheduler:
         self.stats.requests_admitted += 1
         self.stats.prompt_tokens += len(seq.prompt)
         self.stats.prompt_tokens_cached += shared
+        self.stats.prefix_cache_hits += shared > 0
 
     def _prefill_budget(self, n_decoding: int) -> int:
         cap = self.ctx.batch_capacity - n_decoding
@@ -324,9 +337,12 @@ class Scheduler:
             q.slot.cached.extend(q.prompt[start : start + n])
         for q in decoding:
             q.slot.cached.append(q.next_token)
+        sampled = 0
         for q in active:
             if q.batch_index >= 0 and q.slot is not None:
                 self._sample(q, outbox)
+                sampled += 1
+        self._recent_tokens.append((time.perf_counter(), sampled))
 
     def _fit_kv(self, entries, decoding, chunks, outbox):
         """Make room in the KV cells for this batch: evict idle caches, then defer prefill."""

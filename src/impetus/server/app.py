@@ -11,6 +11,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from impetus import __version__
 from impetus.config import Settings
+from impetus.metrics import Metrics
 from impetus.server import errors
 from impetus.server.middleware import (
     AccessLogMiddleware,
@@ -45,6 +46,7 @@ def cors_origins(settings: Settings) -> list[str]:
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime(settings)
+    metrics = Metrics(runtime)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -55,7 +57,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     hosts, any_ip = allowed_hosts(settings)
     middleware = [
-        Middleware(AccessLogMiddleware),
+        Middleware(AccessLogMiddleware, on_response=metrics.observe_response),
         Middleware(HostCheckMiddleware, allowed=hosts, allow_ip_literals=any_ip),
         Middleware(
             CORSMiddleware,
@@ -77,6 +79,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     )
     app.state.settings = settings
     app.state.runtime = runtime
+    app.state.metrics = metrics
     errors.install(app)
 
     from impetus.api import health, openai

@@ -39,10 +39,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 class AccessLogMiddleware:
-    """One line per request: method, path, status, latency and tokens (set by the routers)."""
+    """One line per request: method, path, status, latency and tokens (set by the routers).
 
-    def __init__(self, app: ASGIApp) -> None:
+    `on_response(route, status, seconds)` feeds the request metrics; `route` is the matched
+    route template, so unknown paths do not create new metric labels.
+    """
+
+    def __init__(self, app: ASGIApp, on_response=None) -> None:
         self.app = app
+        self.on_response = on_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,6 +66,7 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - start
             state = scope.get("state", {})
             tokens = state.get("tokens")
             extra = ""
@@ -71,12 +77,12 @@ class AccessLogMiddleware:
                 scope["method"],
                 scope["path"],
                 status,
-                (time.perf_counter() - start) * 1000,
+                elapsed * 1000,
                 extra,
             )
-            observer = state.get("observe_request")
-            if observer:
-                observer(scope["path"], status)
+            if self.on_response is not None:
+                route = scope.get("route")
+                self.on_response(getattr(route, "path", "unmatched"), status, elapsed)
 
 
 class HostCheckMiddleware:

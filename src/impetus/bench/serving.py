@@ -1,0 +1,373 @@
+"""Serving under concurrency: Impetus vs llama.cpp's llama-server vs raw batched decode.
+
+All three run in the same process tree, on the same model and the same settings (8 slots,
+4096 unified KV cells, all cores), in the same run, so the ratios mean something on machines
+whose absolute speed differs by 2x.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from impetus.bench.llama_server import LlamaServer
+from impetus.bench.load import LoadResult, percentile, prompt_words, run_load
+from impetus.bench.raw import raw_decode
+from impetus.bench.report import table
+from impetus.bench.startup import _free_port
+
+CONCURRENCY = (1, 2, 4, 8)
+PARALLEL = 8
+CTX = 4096
+
+
+@dataclass
+class ServingResult:
+    impetus: dict[int, LoadResult] = field(default_factory=dict)
+    llama_server: dict[int, LoadResult] = field(default_factory=dict)
+    raw_tok_s: dict[int, float] = field(default_factory=dict)
+    raw_prefill_ms: float = 0.0
+    lone_ttft_ms: float = 0.0
+    long_prompt: dict = field(default_factory=dict)
+    prefix_cache: dict = field(default_factory=dict)
+
+
+class ImpetusServer:
+    def __init__(self, model: Path) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "impetus",
+            "serve",
+            "--port",
+            str(port),
+            "--model",
+            str(model),
+            "--parallel",
+            str(PARALLEL),
+            "--ctx",
+            str(CTX),
+            "--log-level",
+            "warning",
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_ready(self) -> None:
+        for _ in range(600):
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError("impetus did not become ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(15)
+
+
+def _load(url: str, c: int, **kw) -> LoadResult:
+    requests = max(4, 2 * c)
+    return asyncio.run(run_load(url, "default", concurrency=c, requests=requests, **kw))
+
+
+async def _long_prompt_during_streams(url: str) -> dict:
+    """7 streams decode; a ~2,000-token prompt arrives; how long are their token gaps meanwhile?"""
+    long_text = " ".join(prompt_words(i, 40) for i in range(30))
+    gaps: list[tuple[float, float]] = []  # (time, gap)
+    window: dict[str, float] = {}
+
+    async def stream(client: httpx.AsyncClient, i: int) -> None:
+        body = {
+            "messages": [{"role": "user", "content": prompt_words(i, 20)}],
+            "max_tokens": 400,
+            "ignore_eos": True,
+            "stream": True,
+            "seed": i,
+        }
+        last = None
+        async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
+            async for line in r.aiter_lines():
+                if line.startswith("data: {") and '"content":"' in line.replace(" ", ""):
+                    now = time.perf_counter()
+                    if last is not None:
+                        gaps.append((now, now - last))
+                    last = now
+
+    async def long_one(client: httpx.AsyncClient) -> None:
+        await asyncio.sleep(2.0)
+        body = {
+            "messages": [{"role": "user", "content": long_text}],
+            "max_tokens": 4,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        window["start"] = time.perf_counter()
+        async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
+            async for line in r.aiter_lines():
+                if '"content"' in line and "first" not in window:
+                    window["first"] = time.perf_counter()
+                if '"prompt_tokens"' in line and '"choices":[]' in line.replace(" ", ""):
+                    import json
+
+                    window["prompt_tokens"] = json.loads(line[6:])["usage"]["prompt_tokens"]
+
+    async with httpx.AsyncClient(timeout=600) as client:
+        await asyncio.gather(*(stream(client, i) for i in range(7)), long_one(client))
+    start, first = window["start"], window.get("first", window["start"])
+    during = [g * 1000 for t, g in gaps if start <= t <= first + 0.05]
+    return {
+        "prompt_tokens": window.get("prompt_tokens"),
+        "prefill_s": round(first - start, 2),
+        "gaps_during": len(during),
+        "gap_p50_ms": round(percentile(during, 50), 1),
+        "gap_p99_ms": round(percentile(during, 99), 1),
+        "gap_max_ms": round(max(during), 1) if during else float("nan"),
+    }
+
+
+def _prefix_cache(url: str) -> dict:
+    """TTFT of a follow-up turn (prefix cached) vs the same conversation sent cold."""
+    system = "You are a meticulous assistant. " + " ".join(prompt_words(3, 300).split()[:300])
+
+    def ttft(messages: list[dict]) -> tuple[float, int]:
+        body = {
+            "messages": messages,
+            "max_tokens": 8,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "temperature": 0,
+        }
+        t0 = time.perf_counter()
+        first = None
+        cached = 0
+        with httpx.stream("POST", url + "/v1/chat/completions", json=body, timeout=120) as r:
+            for line in r.iter_lines():
+                if (
+                    first is None
+                    and '"content":"' in line.replace(" ", "")
+                    and '"role"' not in line
+                ):
+                    first = time.perf_counter() - t0
+                if '"cached_tokens"' in line:
+                    import json
+
+                    cached = json.loads(line[6:])["usage"]["prompt_tokens_details"]["cached_tokens"]
+        return (first or time.perf_counter() - t0) * 1000, cached
+
+    convo = [{"role": "system", "content": system}, {"role": "user", "content": "Summarise."}]
+    cold_ms, _ = ttft(convo)
+    convo += [
+        {"role": "assistant", "content": "A list of words."},
+        {"role": "user", "content": "Now name three of them."},
+    ]
+    warm_ms, cached = ttft(convo)
+    # The same follow-up with a different system prompt cannot hit the cache: the cold baseline.
+    cold_convo = [dict(m) for m in convo]
+    cold_convo[0]["content"] = "You are careful. " + system
+    cold_follow_ms, _ = ttft(cold_convo)
+    return {
+        "first_turn_ms": round(cold_ms, 1),
+        "follow_up_cached_ms": round(warm_ms, 1),
+        "follow_up_cold_ms": round(cold_follow_ms, 1),
+        "cached_tokens": cached,
+    }
+
+
+def run(model: Path, log=print) -> ServingResult:
+    res = ServingResult()
+    prompts = [prompt_words(i, 64) for i in range(16)]
+    log("raw batched decode (the ceiling) ...")
+    for c in CONCURRENCY:
+        samples = [raw_decode(str(model), prompts, sequences=c, n_ctx=CTX) for _ in range(2)]
+        res.raw_tok_s[c] = max(s.tok_s for s in samples)
+        if c == 1:
+            res.raw_prefill_ms = min(s.prefill_ms for s in samples)
+    imp = ImpetusServer(model)
+    ls = LlamaServer(model, port=_free_port(), parallel=PARALLEL, ctx=CTX)
+    try:
+        imp.wait_ready()
+        ls.wait_ready()
+        for url in (imp.url, ls.url):  # warm both
+            _load(url, 2, max_tokens=16)
+        for c in CONCURRENCY:
+            log(f"concurrency {c}: impetus, llama-server ...")
+            res.impetus[c] = _load(imp.url, c)
+            res.llama_server[c] = _load(ls.url, c)
+        lone = [_load(imp.url, 1, max_tokens=2).ttft_p50_ms for _ in range(3)]
+        res.lone_ttft_ms = statistics.median(lone)
+        log("long prompt during 7 streams ...")
+        res.long_prompt = {
+            "impetus": asyncio.run(_long_prompt_during_streams(imp.url)),
+            "llama-server": asyncio.run(_long_prompt_during_streams(ls.url)),
+        }
+        log("prefix cache ...")
+        res.prefix_cache = _prefix_cache(imp.url)
+    finally:
+        imp.stop()
+        ls.stop()
+    return res
+
+
+def render(res: ServingResult, plot_path: Path | None) -> str:
+    rows = []
+    for c in CONCURRENCY:
+        i, ls = res.impetus[c], res.llama_server[c]
+        rows.append(
+            [
+                c,
+                i.tok_s,
+                ls.tok_s,
+                res.raw_tok_s[c],
+                f"{i.tok_s / ls.tok_s:.2f}×",
+                f"{i.tok_s / res.raw_tok_s[c]:.2f}",
+                i.ttft_p50_ms,
+                ls.ttft_p50_ms,
+                f"{i.ttft_p50_ms / ls.ttft_p50_ms:.2f}",
+                i.ttft_p95_ms,
+                ls.ttft_p95_ms,
+                i.itl_p99_ms,
+                i.errors + ls.errors,
+            ]
+        )
+    main = table(
+        [
+            "c",
+            "impetus tok/s",
+            "llama-server tok/s",
+            "raw tok/s",
+            "vs llama-server",
+            "vs raw",
+            "TTFT p50 ms",
+            "llama-server TTFT p50",
+            "TTFT ratio",
+            "TTFT p95 ms",
+            "llama-server TTFT p95",
+            "ITL p99 ms",
+            "errors",
+        ],
+        rows,
+    )
+    one = res.impetus[1]
+    single = table(
+        ["single stream", "impetus", "raw llama.cpp", "ratio", "target"],
+        [
+            [
+                "decode tok/s (after first token)",
+                one.decode_tok_s,
+                res.raw_tok_s[1],
+                f"{one.decode_tok_s / res.raw_tok_s[1]:.3f}",
+                "≥ 0.95",
+            ],
+            [
+                "first token, lone request (ms)",
+                res.lone_ttft_ms,
+                res.raw_prefill_ms,
+                f"{res.lone_ttft_ms / res.raw_prefill_ms:.2f}",
+                "≤ 1.10",
+            ],
+        ],
+    )
+    lp = res.long_prompt
+    long_rows = [
+        [
+            name,
+            d["prompt_tokens"],
+            d["prefill_s"],
+            d["gaps_during"],
+            d["gap_p50_ms"],
+            d["gap_p99_ms"],
+            d["gap_max_ms"],
+        ]
+        for name, d in lp.items()
+    ]
+    long_t = table(
+        [
+            "server",
+            "long prompt tokens",
+            "its TTFT s",
+            "gaps measured",
+            "gap p50 ms",
+            "gap p99 ms (target < 100)",
+            "gap max ms",
+        ],
+        long_rows,
+    )
+    pc = res.prefix_cache
+    prefix = table(
+        [
+            "first turn TTFT ms",
+            "follow-up TTFT, prefix cached",
+            "same follow-up, cold",
+            "cached tokens",
+        ],
+        [
+            [
+                pc["first_turn_ms"],
+                pc["follow_up_cached_ms"],
+                pc["follow_up_cold_ms"],
+                pc["cached_tokens"],
+            ]
+        ],
+    )
+    parts = [
+        "Each row: `c` clients in a closed loop, 2·c requests (at least 4), 64-word prompts, "
+        "128 completion tokens with ignore_eos, temperature 0.7. Impetus and llama-server both "
+        f"run {PARALLEL} slots over {CTX} unified KV cells on all cores; raw is our own batched "
+        "decode loop over the llama.cpp API with the same context (the ceiling).",
+        main,
+        "",
+        single,
+        "",
+        "Long prompt arriving during 7 decoding streams:",
+        "",
+        long_t,
+        "",
+        "Prefix cache (multi-turn follow-up):",
+        "",
+        prefix,
+    ]
+    if plot_path is not None:
+        parts += ["", f"![serving]({plot_path.as_posix()})"]
+    return "\n".join(parts)
+
+
+def _plot(res: ServingResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cs = list(CONCURRENCY)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(cs, [res.impetus[c].tok_s for c in cs], "o-", label="Impetus")
+    a.plot(cs, [res.llama_server[c].tok_s for c in cs], "s-", label="llama-server -np 8")
+    a.plot(cs, [res.raw_tok_s[c] for c in cs], "^--", label="raw batched decode")
+    a.set_xlabel("concurrent streams")
+    a.set_ylabel("aggregate tokens/s")
+    a.set_xticks(cs)
+    a.legend()
+    a.grid(alpha=0.3)
+    b.plot(cs, [res.impetus[c].ttft_p50_ms for c in cs], "o-", label="Impetus p50")
+    b.plot(cs, [res.llama_server[c].ttft_p50_ms for c in cs], "s-", label="llama-server p50")
+    b.plot(cs, [res.impetus[c].ttft_p95_ms for c in cs], "o:", label="Impetus p95")
+    b.plot(cs, [res.llama_server[c].ttft_p95_ms for c in cs], "s:", label="llama-server p95")
+    b.set_xlabel("concurrent streams")
+    b.set_ylabel("time to first token (ms)")
+    b.set_xticks(cs)
+    b.legend()
+    b.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

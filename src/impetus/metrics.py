@@ -1,0 +1,133 @@
+"""Prometheus metrics, one registry per app (no module globals: two apps can live side by side).
+
+Counters and histograms are updated when a request ends; gauges (slots, queue, KV cache, rates,
+process RSS and CPU) are read from the engine when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from impetus.engines.protocol import Generation
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_ITL_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.2, 0.5, 1)
+
+
+class Metrics:
+    def __init__(self, runtime) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "impetus_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.prompt_tokens = Counter("impetus_prompt_tokens", "Prompt tokens", registry=r)
+        self.completion_tokens = Counter(
+            "impetus_completion_tokens", "Generated tokens", registry=r
+        )
+        self.ttft = Histogram(
+            "impetus_time_to_first_token_seconds",
+            "Arrival to first token",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.itl = Histogram(
+            "impetus_inter_token_latency_seconds",
+            "Gap between consecutive tokens of one stream",
+            buckets=_ITL_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "impetus_queue_wait_seconds",
+            "Arrival to admission into a slot",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "impetus_request_duration_seconds",
+            "Whole request, by route",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        r.register(_LiveCollector(runtime))
+
+    def observe_response(self, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, str(status)).inc()
+        self.request_seconds.labels(route).observe(seconds)
+
+    def observe_generation(self, gen: Generation) -> None:
+        u = gen.usage
+        self.prompt_tokens.inc(u.prompt_tokens)
+        self.completion_tokens.inc(u.completion_tokens)
+        if u.ttft_seconds is not None:
+            self.ttft.observe(u.ttft_seconds)
+            self.queue_wait.observe(u.queue_seconds)
+        for gap in gen.token_gaps:
+            self.itl.observe(gap)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _LiveCollector:
+    """Gauges read at scrape time from the engine and the process."""
+
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.process = psutil.Process()
+        self.process.cpu_percent(None)  # prime: the next call measures since now
+
+    def collect(self):
+        proc = self.process
+        rss = GaugeMetricFamily("impetus_process_rss_bytes", "Resident memory of the server")
+        rss.add_metric([], proc.memory_info().rss)
+        yield rss
+        cpu = GaugeMetricFamily("impetus_process_cpu_percent", "CPU since the last scrape")
+        cpu.add_metric([], proc.cpu_percent(None))
+        yield cpu
+        cpu_total = CounterMetricFamily("impetus_process_cpu_seconds", "CPU time used")
+        times = proc.cpu_times()
+        cpu_total.add_metric([], times.user + times.system)
+        yield cpu_total
+        ready = GaugeMetricFamily("impetus_ready", "1 when a model is loaded and serving")
+        ready.add_metric([], 1.0 if self.runtime.state == "ready" else 0.0)
+        yield ready
+        engine = self.runtime.engine
+        if engine is None:
+            return
+        s = engine.stats()
+        model = engine.info.name
+        gauges = {
+            "impetus_slots_total": ("Sequence slots", s["slots_total"]),
+            "impetus_active_requests": ("Requests decoding or prefilling", s["slots_active"]),
+            "impetus_queue_depth": ("Requests waiting for a slot", s["queue_depth"]),
+            "impetus_kv_cache_cells_total": ("KV cache size in tokens", s["kv_cells_total"]),
+            "impetus_kv_cache_cells_used": ("KV cache tokens in use", s["kv_cells_used"]),
+            "impetus_kv_cache_usage_ratio": (
+                "KV cache in use",
+                s["kv_cells_used"] / max(1, s["kv_cells_total"]),
+            ),
+            "impetus_tokens_per_second": ("Generated tokens/s, last 5 s", s["tokens_per_second"]),
+            "impetus_prefix_cache_hit_ratio": (
+                "Prompt tokens served from cached KV",
+                s["prompt_tokens_cached"] / max(1, s["prompt_tokens"]),
+            ),
+            "impetus_model_size_bytes": ("Model file size", engine.info.size_bytes),
+        }
+        for name, (doc, value) in gauges.items():
+            g = GaugeMetricFamily(name, doc, labels=["model"])
+            g.add_metric([model], float(value))
+            yield g
+        hits = CounterMetricFamily(
+            "impetus_prefix_cache_hits", "Requests that reused cached KV", labels=["model"]
+        )
+        hits.add_metric([model], s["prefix_cache_hits"])
+        yield hits
+        cached = CounterMetricFamily(
+            "impetus_prompt_tokens_cached", "Prompt tokens reused from KV", labels=["model"]
+        )
+        cached.add_metric([model], s["prompt_tokens_cached"])
+        yield cached
