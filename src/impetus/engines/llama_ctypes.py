@@ -8,14 +8,49 @@ wraps tokenization, metadata and batches. Only the scheduler thread calls into a
 from __future__ import annotations
 
 import ctypes
+import importlib
+import importlib.util
 import os
+import sys
 import threading
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
-import llama_cpp as ll
-
 from impetus.engines.protocol import ModelInfo
+
+
+def _import_low_level():
+    """Import only llama-cpp-python's ctypes layer, not its package `__init__`.
+
+    The package `__init__` also imports the high-level `Llama` class with numpy, diskcache and
+    friends: about 17 MiB of RSS and 100 ms of start-up we never use. A stand-in package
+    object lets `llama_cpp.llama_cpp` import on its own; any other attribute (e.g. `Llama`)
+    still resolves, lazily, through the real module.
+    """
+    if "llama_cpp" in sys.modules:
+        return importlib.import_module("llama_cpp.llama_cpp")
+    spec = importlib.util.find_spec("llama_cpp")
+    if spec is None or spec.submodule_search_locations is None:
+        raise ImportError("llama-cpp-python is not installed")
+    pkg = types.ModuleType("llama_cpp")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__spec__ = spec
+    pkg.__file__ = spec.origin
+    sys.modules["llama_cpp"] = pkg
+    low = importlib.import_module("llama_cpp.llama_cpp")
+
+    def __getattr__(name: str):
+        if hasattr(low, name):
+            return getattr(low, name)
+        high = importlib.import_module("llama_cpp.llama")
+        return getattr(high, name)
+
+    pkg.__getattr__ = __getattr__  # type: ignore[attr-defined]
+    return low
+
+
+ll = _import_low_level()
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -58,8 +93,7 @@ class LlamaModel:
             if fh.read(4) != b"GGUF":
                 raise ModelLoadError(f"{path.name} is not a GGUF file")
         _init_backend(verbose)
-        params = ll.llama_model_default_params()
-        params.use_mmap = True
+        params = ll.llama_model_default_params()  # mmap is the default: pages load on use
         self.path = path
         self.ptr = ll.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:

@@ -15,11 +15,10 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import llama_cpp as ll
 import numpy as np
 
 from impetus.engines import llama_ctypes
-from impetus.engines.llama_ctypes import LlamaModel, ModelLoadError, default_threads
+from impetus.engines.llama_ctypes import LlamaModel, ModelLoadError, default_threads, ll
 
 POOLING = {
     "none": ll.LLAMA_POOLING_TYPE_NONE,

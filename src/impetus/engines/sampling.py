@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import random
 
-import llama_cpp as ll
-
+from impetus.engines.llama_ctypes import ll
 from impetus.engines.protocol import SamplingParams
 
 
