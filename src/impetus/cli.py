@@ -63,6 +63,9 @@ def serve(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads [default: cores].")] = None,
     parallel: Annotated[int | None, typer.Option(help="Concurrent sequences [default: 8].")] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="auto, llama.cpp or mlx [default: auto].")
+    ] = None,
     api_key: Annotated[
         list[str] | None,
         typer.Option(envvar="IMPETUS_API_KEY", help="Require this API key (repeatable)."),
@@ -80,6 +83,7 @@ def serve(
         ctx=ctx,
         threads=threads,
         parallel=parallel,
+        engine=engine,
         api_keys=api_key,
         insecure=insecure or None,
         log_level=log_level,

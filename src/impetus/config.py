@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
         None, ge=64, description="Context tokens per request (default: the model's, capped)."
     )
     threads: int | None = Field(None, ge=1, description="CPU threads for inference.")
+    engine: Literal["auto", "llama.cpp", "mlx"] = Field(
+        "auto", description="Inference engine; auto picks MLX on Apple Silicon when installed."
+    )
     parallel: int = Field(8, ge=1, le=64, description="Sequence slots decoded together.")
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="Accepted API keys (Bearer or x-api-key)."

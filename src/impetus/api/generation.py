@@ -36,10 +36,10 @@ def submit(engine, tokens: list[int], params: SamplingParams, request_id: str) -
         raise ApiError(400, str(exc)) from exc
 
 
-def render_chat(runtime, engine, messages: list[dict]) -> list[int]:
+def render_chat(engine, messages: list[dict], **template_vars) -> list[int]:
     """Messages → prompt tokens through the model's own chat template."""
     try:
-        text = runtime.template.render(messages, add_generation_prompt=True)
+        text = engine.template.render(messages, add_generation_prompt=True, **template_vars)
     except ChatTemplateError as exc:
         raise ApiError(400, str(exc), param="messages") from exc
     info = engine.info

@@ -61,6 +61,11 @@ def _init_backend(verbose: bool) -> None:
     with _backend_lock:
         if _backend_ready:
             return
+        # ggml switches Q-matmuls to its "tiled" kernels at 8+ rows, so a token's logits depend
+        # on how many other tokens share its batch: greedy output would differ alone vs batched,
+        # and a prefix-cache hit would differ from a cold run. The row-by-row kernels are
+        # batch-invariant and measured no slower here (bench: raw decode at 1 and 8 sequences).
+        os.environ.setdefault("GGML_CPU_TILED_MM", "0")
         if not verbose:
             # llama.cpp logs every tensor at load; keep our logs readable.
             _silence = ll.llama_log_callback(lambda level, text, data: None)

@@ -8,6 +8,7 @@ from pathlib import Path
 from impetus.engines.llama_ctypes import ContextConfig, LlamaContext, LlamaModel
 from impetus.engines.protocol import Generation, GenerationRequest, ModelInfo
 from impetus.engines.scheduler import Scheduler
+from impetus.models.chat_template import ChatTemplate
 
 
 def _slug(text: str) -> str:
@@ -41,6 +42,9 @@ class LlamaCppEngine:
             self.model.close()
             raise
         self.info: ModelInfo = self.model.info(model_id or path.stem, self.context.n_ctx)
+        self.template = ChatTemplate(
+            self.info.chat_template, bos_token=self.info.bos_token, eos_token=self.info.eos_token
+        )
         self.scheduler = Scheduler(
             self.model,
             self.context,

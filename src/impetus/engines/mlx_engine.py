@@ -43,6 +43,7 @@ class MlxEngine:
     ) -> None:
         from impetus.engines import mlx_gguf
         from impetus.engines.mlx_scheduler import MlxScheduler
+        from impetus.models.chat_template import ChatTemplate
 
         path = Path(path)
         loaded = mlx_gguf.load(path)
@@ -67,6 +68,9 @@ class MlxEngine:
             chat_template=tok.chat_template,
             size_bytes=loaded.size_bytes,
             metadata=loaded.metadata,
+        )
+        self.template = ChatTemplate(
+            self.info.chat_template, bos_token=self.info.bos_token, eos_token=self.info.eos_token
         )
         self._model = loaded.model
         self.scheduler = MlxScheduler(

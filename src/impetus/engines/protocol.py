@@ -114,6 +114,24 @@ class Generation:
             self._done = True
             self._cancel(self)
 
+    async def batches(self) -> AsyncIterator[list[TokenEvent]]:
+        """Events in batches: everything that arrived while the consumer was busy comes as one
+        list, so a stream that falls behind sends fewer, larger chunks instead of lagging."""
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                for i, event in enumerate(batch):
+                    if event.finish_reason is not None:
+                        self._done = True
+                        self.finish_reason = event.finish_reason
+                        yield batch[: i + 1]
+                        return
+                yield batch
+        finally:
+            self.cancel()
+
     async def __aiter__(self) -> AsyncIterator[TokenEvent]:
         try:
             while True:

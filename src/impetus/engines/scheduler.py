@@ -247,10 +247,23 @@ class Scheduler:
         )
         while free and self._waiting:
             seq = self._waiting.pop(0)
-            slot = max(free, key=lambda s: (_common_prefix(s.cached, seq.prompt), -s.last_used))
+            slot = min(free, key=lambda s: self._slot_cost(s, seq.prompt))
             free.remove(slot)
             self._place(seq, slot)
         self._sync_pending()
+
+    @staticmethod
+    def _slot_cost(slot: _Slot, prompt: list[int]) -> tuple:
+        """Which free slot a prompt should take: one whose cache it would not destroy.
+
+        A slot whose cached tokens are all a prefix of the prompt (or an empty slot) loses
+        nothing; among those, the longest prefix wins. Otherwise overwrite the least recently
+        used cache. Any longer prefix held elsewhere is then copied in by `_place`, so taking an
+        empty slot never costs the shared prefix.
+        """
+        own = _common_prefix(slot.cached, prompt)
+        waste = len(slot.cached) - own
+        return (1, slot.last_used) if waste > 0 else (0, -own)
 
     def _best_prefix(self, seq: _Sequence) -> int:
         return max((_common_prefix(s.cached, seq.prompt) for s in self._slots), default=0)
@@ -322,13 +335,9 @@ class Scheduler:
             budget -= take
         if not entries:
             return
-        entries = self._fit_kv(entries, decoding, chunks, outbox)
-        if not entries:
-            return
         t0 = time.perf_counter()
-        rc = self.ctx.decode(entries)
-        if rc != 0:
-            raise RuntimeError(f"llama_decode failed with status {rc}")
+        if not self._decode_fitting(entries, decoding, chunks, outbox):
+            return
         elapsed_ms = (time.perf_counter() - t0) * 1000
         self._learn(elapsed_ms, len(decoding), sum(n for _, n in chunks))
         self.stats.decode_steps += 1
@@ -344,12 +353,12 @@ class Scheduler:
                 sampled += 1
         self._recent_tokens.append((time.perf_counter(), sampled))
 
-    def _fit_kv(self, entries, decoding, chunks, outbox):
-        """Make room in the KV cells for this batch: evict idle caches, then defer prefill."""
-        used = sum(len(s.cached) for s in self._slots)
-        need = used + len(entries) - self.ctx.n_ctx
-        if need <= 0:
-            return entries
+    def _used_cells(self) -> int:
+        """KV cells in use (an upper bound: prefixes shared by copy are counted per slot)."""
+        return sum(len(s.cached) for s in self._slots)
+
+    def _evict_idle(self, need: int) -> int:
+        """Drop idle slots' caches, least recently used first, until `need` cells are free."""
         for slot in sorted(self._slots, key=lambda s: s.last_used):
             if need <= 0:
                 break
@@ -357,21 +366,39 @@ class Scheduler:
                 need -= len(slot.cached)
                 self.ctx.seq_rm(slot.seq_id, 0, -1)
                 slot.cached = []
-        if need <= 0:
-            return entries
-        # Still short: this step decodes only; prompts wait for running requests to finish,
-        # and if even that does not fit, the longest request ends with "length".
-        for q, _ in chunks:
-            q.batch_index = -1
-        chunks.clear()
-        while decoding and sum(len(s.cached) for s in self._slots) + len(decoding) > self.ctx.n_ctx:
-            victim = max(decoding, key=lambda q: len(q.slot.cached))
-            decoding.remove(victim)
-            self.stats.preemptions += 1
-            self._finish(victim, "length", outbox)
-        for i, q in enumerate(decoding):
-            q.batch_index = i
-        return [(q.next_token, len(q.slot.cached), q.slot.seq_id, True) for q in decoding]
+        return need
+
+    def _decode_fitting(self, entries, decoding, chunks, outbox) -> bool:
+        """Decode the batch; when the KV cache is full, make room and retry.
+
+        Room comes from idle caches first, then by deferring this step's prompt chunks, and only
+        then by ending the longest running request with "length". Returns False when nothing
+        was left to decode.
+        """
+        self._evict_idle(self._used_cells() + len(entries) - self.ctx.n_ctx)
+        while True:
+            rc = self.ctx.decode(entries)
+            if rc == 0:
+                return True
+            if rc != 1:  # 1 = no KV slot for the batch; anything else is a real failure
+                raise RuntimeError(f"llama_decode failed with status {rc}")
+            if any(s.seq is None and s.cached for s in self._slots):
+                self._evict_idle(self.ctx.n_ctx)  # fragmentation: free every idle cache
+                continue
+            if chunks:
+                for q, _ in chunks:
+                    q.batch_index = -1
+                chunks.clear()
+            elif decoding:
+                victim = max(decoding, key=lambda q: len(q.slot.cached))
+                decoding.remove(victim)
+                self.stats.preemptions += 1
+                self._finish(victim, "length", outbox)
+            if not decoding:
+                return False
+            for i, q in enumerate(decoding):
+                q.batch_index = i
+            entries = [(q.next_token, len(q.slot.cached), q.slot.seq_id, True) for q in decoding]
 
     def _learn(self, elapsed_ms: float, n_decoding: int, n_prefill: int) -> None:
         a = 0.2

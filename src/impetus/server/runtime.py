@@ -7,13 +7,15 @@ The model loads on a worker thread after the socket is open, so `/health` answer
 from __future__ import annotations
 
 import logging
+import platform
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Literal
 
 from impetus.config import Settings
 from impetus.engines.llamacpp import LlamaCppEngine
-from impetus.models.chat_template import ChatTemplate
 from impetus.models.resolve import resolve_model_path
 from impetus.server.errors import ApiError
 
@@ -22,13 +24,36 @@ log = logging.getLogger("impetus.runtime")
 State = Literal["starting", "loading", "ready", "error", "stopping"]
 
 
+def choose_engine(path: Path, requested: str) -> str:
+    """`auto`: MLX for model folders and on Apple Silicon with mlx installed, else llama.cpp."""
+    if requested != "auto":
+        return requested
+    if path.is_dir():
+        return "mlx"
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        from impetus.engines.mlx_engine import mlx_available
+
+        if mlx_available():
+            return "mlx"
+    return "llama.cpp"
+
+
+def load_engine(path: Path, s: Settings):
+    if choose_engine(path, s.engine) == "mlx":
+        from impetus.engines.mlx_engine import MlxEngine
+
+        return MlxEngine(path, ctx=s.ctx, parallel=s.parallel, max_waiting=s.queue_size)
+    return LlamaCppEngine(
+        path, ctx=s.ctx, parallel=s.parallel, threads=s.threads, max_waiting=s.queue_size
+    )
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.state: State = "starting"
         self.error: str | None = None
         self.engine: LlamaCppEngine | None = None
-        self.template: ChatTemplate | None = None
         self.started = time.time()
         self.load_seconds: float | None = None
         self._thread: threading.Thread | None = None
@@ -47,13 +72,8 @@ class Runtime:
         s = self.settings
         try:
             path = resolve_model_path(s.model, s.models_dir)
-            engine = LlamaCppEngine(
-                path, ctx=s.ctx, parallel=s.parallel, threads=s.threads, max_waiting=s.queue_size
-            )
+            engine = load_engine(path, s)
             info = engine.info
-            self.template = ChatTemplate(
-                info.chat_template, bos_token=info.bos_token, eos_token=info.eos_token
-            )
             self.engine = engine
             self.load_seconds = time.perf_counter() - t0
             self.state = "ready"

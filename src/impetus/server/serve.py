@@ -27,6 +27,9 @@ def run(settings: Settings) -> int:
     from impetus.server.app import create_app
 
     configure_logging(settings.log_level)
+    # The scheduler thread needs the GIL back the moment llama_decode returns; with the default
+    # 5 ms switch interval it could wait behind the event loop for half a decode step.
+    sys.setswitchinterval(0.0005)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
