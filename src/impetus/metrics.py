@@ -126,6 +126,16 @@ class _LiveCollector:
         )
         hits.add_metric([model], s["prefix_cache_hits"])
         yield hits
+        for key, name, doc in (
+            ("step_seconds", "impetus_engine_busy_seconds", "Time the engine spent in steps"),
+            ("decode_seconds", "impetus_engine_decode_seconds", "Time inside llama_decode"),
+            ("batch_rows", "impetus_engine_batch_rows", "Tokens decoded (prompt + generated)"),
+            ("decode_steps", "impetus_engine_steps", "Engine steps"),
+        ):
+            if key in s:
+                c = CounterMetricFamily(name, doc, labels=["model"])
+                c.add_metric([model], float(s[key]))
+                yield c
         cached = CounterMetricFamily(
             "impetus_prompt_tokens_cached", "Prompt tokens reused from KV", labels=["model"]
         )

@@ -81,9 +81,19 @@ def _load(url: str, c: int, **kw) -> LoadResult:
     return asyncio.run(run_load(url, "default", concurrency=c, requests=requests, **kw))
 
 
+def _has_content(line: str) -> bool:
+    """A chunk carrying generated text (not the role-only first chunk, not usage)."""
+    if not line.startswith("data: {"):
+        return False
+    import json
+
+    obj = json.loads(line[6:])
+    return any((c.get("delta") or {}).get("content") for c in obj.get("choices") or [])
+
+
 async def _long_prompt_during_streams(url: str) -> dict:
     """7 streams decode; a ~2,000-token prompt arrives; how long are their token gaps meanwhile?"""
-    long_text = " ".join(prompt_words(i, 40) for i in range(30))
+    long_text = " ".join(prompt_words(i, 40) for i in range(27))
     gaps: list[tuple[float, float]] = []  # (time, gap)
     window: dict[str, float] = {}
 
@@ -98,7 +108,7 @@ async def _long_prompt_during_streams(url: str) -> dict:
         last = None
         async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
             async for line in r.aiter_lines():
-                if line.startswith("data: {") and '"content":"' in line.replace(" ", ""):
+                if _has_content(line):
                     now = time.perf_counter()
                     if last is not None:
                         gaps.append((now, now - last))
@@ -115,7 +125,7 @@ async def _long_prompt_during_streams(url: str) -> dict:
         window["start"] = time.perf_counter()
         async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
             async for line in r.aiter_lines():
-                if '"content"' in line and "first" not in window:
+                if "first" not in window and _has_content(line):
                     window["first"] = time.perf_counter()
                 if '"prompt_tokens"' in line and '"choices":[]' in line.replace(" ", ""):
                     import json
@@ -204,7 +214,21 @@ def run(model: Path, log=print) -> ServingResult:
             log(f"concurrency {c}: impetus, llama-server ...")
             res.impetus[c] = _load(imp.url, c)
             res.llama_server[c] = _load(ls.url, c)
-        lone = [_load(imp.url, 1, max_tokens=2).ttft_p50_ms for _ in range(3)]
+        # A lone request with a prompt nobody has sent before (no prefix-cache help beyond the
+        # chat template), against raw prefill of a prompt of the same length.
+        lone = [
+            asyncio.run(
+                run_load(
+                    imp.url,
+                    "default",
+                    concurrency=1,
+                    requests=1,
+                    max_tokens=2,
+                    prompts=[f"Fresh {k}. " + prompt_words(100 + k, 60)],
+                )
+            ).ttft_p50_ms
+            for k in range(3)
+        ]
         res.lone_ttft_ms = statistics.median(lone)
         log("long prompt during 7 streams ...")
         res.long_prompt = {

@@ -70,6 +70,9 @@ class SchedulerStats:
     decode_steps: int = 0
     preemptions: int = 0
     prefix_cache_hits: int = 0
+    decode_seconds: float = 0.0  # inside llama_decode
+    step_seconds: float = 0.0  # whole steps (decode + our Python around it)
+    batch_rows: int = 0  # tokens decoded, prompt and generated
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -159,6 +162,9 @@ class Scheduler:
             "completion_tokens": self.stats.completion_tokens,
             "decode_steps": self.stats.decode_steps,
             "prefix_cache_hits": self.stats.prefix_cache_hits,
+            "decode_seconds": self.stats.decode_seconds,
+            "step_seconds": self.stats.step_seconds,
+            "batch_rows": self.stats.batch_rows,
             "tokens_per_second": self._recent_rate(),
         }
 
@@ -194,6 +200,7 @@ class Scheduler:
                 cancelled, self._cancelled = self._cancelled, []
             self._waiting.extend(incoming)
             outbox: list[tuple[_Sequence, TokenEvent]] = []
+            t_step = time.perf_counter()
             try:
                 self._apply_cancellations(cancelled, outbox)
                 self._admit()
@@ -206,6 +213,7 @@ class Scheduler:
                     slot.cached = []
                 self.ctx.clear()
             self._deliver(outbox)
+            self.stats.step_seconds += time.perf_counter() - t_step
         # Shutdown: end everything still open so no client waits forever.
         outbox = []
         for seq in self._waiting:
@@ -339,6 +347,8 @@ class Scheduler:
         if not self._decode_fitting(entries, decoding, chunks, outbox):
             return
         elapsed_ms = (time.perf_counter() - t0) * 1000
+        self.stats.decode_seconds += elapsed_ms / 1000
+        self.stats.batch_rows += len(decoding) + sum(n for _, n in chunks)
         self._learn(elapsed_ms, len(decoding), sum(n for _, n in chunks))
         self.stats.decode_steps += 1
         for q, n in chunks:
@@ -447,19 +457,35 @@ class Scheduler:
 
     @staticmethod
     def _deliver(outbox: list[tuple[_Sequence, TokenEvent]]) -> None:
-        """Hand a step's events to the event loop in one wake-up per loop."""
+        """Hand a step's events to the event loop in one wake-up per loop, then give the loop
+        a moment (at most 3 ms) to write them out before the next decode starts.
+
+        Why wait: on a 2-core machine llama.cpp's threads spin at barriers, and an event loop
+        formatting SSE chunks at the same time preempts one of them, stretching the whole
+        decode. Measured at one stream: decode steps of 10.5 ms while overlapping vs 8.6 ms
+        alone; letting the loop finish first (~0.3 ms) is the cheaper order.
+        """
         if not outbox:
             return
         by_loop: dict[asyncio.AbstractEventLoop, list] = {}
         for seq, event in outbox:
             by_loop.setdefault(seq.loop, []).append((seq.gen, event))
+        flushed: list[threading.Event] = []
         for loop, items in by_loop.items():
+            done = threading.Event()
             try:
-                loop.call_soon_threadsafe(_push_all, items)
+                loop.call_soon_threadsafe(_push_all, loop, items, done)
+                flushed.append(done)
             except RuntimeError:
                 pass  # the loop closed (shutdown)
+        for done in flushed:
+            done.wait(0.003)
 
 
-def _push_all(items: list[tuple[Generation, TokenEvent]]) -> None:
+def _push_all(
+    loop: asyncio.AbstractEventLoop, items: list[tuple[Generation, TokenEvent]], done
+) -> None:
     for gen, event in items:
         gen._push(event)
+    # Two hops: the woken stream tasks run (and write their chunks) before `done` is set.
+    loop.call_soon(loop.call_soon, done.set)
