@@ -47,7 +47,7 @@ def test_model_aliases_resolve(openai_client):
 
 
 def test_streaming_matches_non_streaming_and_reports_usage(openai_client):
-    kwargs = dict(model=MODEL_ID, messages=STORY, temperature=0, max_tokens=40)
+    kwargs = dict(model=MODEL_ID, messages=COUNT, temperature=0, max_tokens=40)
     whole = openai_client.chat.completions.create(**kwargs).choices[0].message.content
     stream = openai_client.chat.completions.create(
         **kwargs, stream=True, stream_options={"include_usage": True}

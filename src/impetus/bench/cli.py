@@ -58,8 +58,26 @@ def serving(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None
     )
 
 
+@bench_app.command()
+def mlx(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
+    """The MLX engine at 1/2/4/8 streams (Metal on Apple Silicon, CPU elsewhere)."""
+    from impetus.bench.mlx import bench_mlx, markdown
+
+    result = bench_mlx(_model(model))
+    body = markdown(result)
+    typer.echo(body)
+    cmd = "impetus bench mlx"
+    report.write_section(out, "mlx", f"## MLX engine\n\n{report.stamp(cmd)}\n\n{body}")
+
+
 @bench_app.command("all")
 def all_(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
-    """Everything above (several minutes; builds llama-server the first time)."""
+    """Start-up, serving and the tray (several minutes; builds llama-server the first time)."""
+    from impetus.bench.tray import tray as bench_tray
+
     startup(out=out, model=model)
     serving(out=out, model=model)
+    try:
+        bench_tray(seconds=60.0, write=out)
+    except typer.Exit:
+        typer.echo("tray benchmark skipped (no display tools)", err=True)
