@@ -42,7 +42,7 @@ async def list_models(request: Request) -> dict:
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict:
     runtime = request.app.state.runtime
-    return model_card(runtime.engine_for(model_id))
+    return model_card(await runtime.acquire(model_id))
 
 
 def _usage(u: Usage) -> dict:
@@ -73,7 +73,7 @@ def _chat_messages(req: ChatCompletionRequest) -> list[dict]:
 @router.post("/v1/chat/completions")
 async def chat_completions(req: ChatCompletionRequest, request: Request):
     runtime = request.app.state.runtime
-    engine = runtime.engine_for(req.model)
+    engine = await runtime.acquire(req.model)
     tokens = render_chat(engine, _chat_messages(req))
     params = req.sampling(req.max_completion_tokens or req.max_tokens)
     rid = "chatcmpl-" + secrets.token_hex(12)
@@ -151,7 +151,7 @@ def _sse(source: AsyncIterator[str], gen: Generation) -> EventStreamResponse:
 @router.post("/v1/completions")
 async def completions(req: CompletionRequest, request: Request):
     runtime = request.app.state.runtime
-    engine = runtime.engine_for(req.model)
+    engine = await runtime.acquire(req.model)
     if isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], int):
         tokens = list(req.prompt)
         bad = [t for t in tokens if not 0 <= t < engine.info.vocab_size]

@@ -111,6 +111,15 @@ class Runtime:
             )
         return engine
 
+    async def acquire(self, model: str | None):
+        """The engine for `model`, loading it if needed (issue #7 adds on-demand loading; today
+        it is the one loaded model). Routers call this, never `self.engine` directly."""
+        return self.engine_for(model)
+
+    def loaded_engines(self) -> list:
+        """Engines in memory now (for /api/ps, /admin/models)."""
+        return [self.engine] if self.engine is not None else []
+
     def close(self) -> None:
         self.state = "stopping"
         self.wait_loaded(timeout=30)
