@@ -32,12 +32,25 @@ def _isolated_user_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     os.environ["IMPETUS_DATA_DIR"] = str(root / "data")
     if not MODEL_PATH.is_file():
         bundled.install(MODEL_PATH.parent)
+    _link_embedding_model(root / "data" / "models")
     yield
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+def _link_embedding_model(models_dir: Path) -> None:
+    """The converted embedding model, linked into the isolated data folder, so servers under
+    test find it without converting it again."""
+    from impetus.rag import bundled_embedder
+
+    src = bundled_embedder.install(MODEL_PATH.parent)
+    dst = bundled_embedder.gguf_path(models_dir)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.exists():
+        dst.symlink_to(src)
 
 
 def free_port() -> int:

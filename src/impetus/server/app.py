@@ -53,6 +53,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         if runtime.state == "starting":
             runtime.start_loading()
         yield
+        from impetus.api.embeddings import close_embedder
+
+        close_embedder(app)
         runtime.close()
 
     hosts, any_ip = allowed_hosts(settings)
@@ -82,8 +85,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.metrics = metrics
     errors.install(app)
 
-    from impetus.api import health, openai
+    from impetus.api import embeddings, health, openai
 
     app.include_router(health.router)
     app.include_router(openai.router)
+    app.include_router(embeddings.router)
     return app
