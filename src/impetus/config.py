@@ -61,6 +61,18 @@ class Settings(BaseSettings):
     queue_size: int = Field(64, ge=1, description="Requests allowed to wait for a slot.")
     data_dir: Path = Field(default_factory=default_data_dir, description="Models, logs, indexes.")
     log_level: str = Field("info", description="debug, info, warning or error.")
+    extra_model_dirs: list[Path] = Field(
+        default_factory=list, description="More folders scanned for models."
+    )
+    memory_budget_bytes: int = Field(
+        4 * 1024**3, ge=0, description="Memory for loaded models; LRU models unload past it."
+    )
+    keep_alive: str = Field(
+        "5m", description="Idle time before a model unloads (Ollama style: 30s, 5m, -1 = never)."
+    )
+    max_upload_bytes: int = Field(
+        64 * 1024**3, ge=1024, description="Largest model upload (POST /admin/models)."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -85,6 +97,14 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.data_dir / "registry.sqlite3"
+
+    @property
+    def model_dirs(self) -> list[Path]:
+        return [self.models_dir, *self.extra_model_dirs]
 
     @property
     def logs_dir(self) -> Path:
