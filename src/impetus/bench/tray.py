@@ -19,8 +19,6 @@ from typing import Annotated
 import typer
 
 RSS_BUDGET_MB = 60.0
-MARK_BEGIN = "<!-- bench tray: begin -->"
-MARK_END = "<!-- bench tray: end -->"
 
 
 def _free_port() -> int:
@@ -96,15 +94,10 @@ def report(result: dict) -> str:
 
 def write_section(path: Path, table: str) -> None:
     """Replace (or append) the tray section of BENCHMARKS.md, leaving the rest alone."""
-    section = f"{MARK_BEGIN}\n## Tray\n\n{table}\n{MARK_END}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if MARK_BEGIN in text and MARK_END in text:
-        head, _, rest = text.partition(MARK_BEGIN)
-        _, _, tail = rest.partition(MARK_END)
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(text)
+    from impetus.bench.report import stamp
+    from impetus.bench.report import write_section as write
+
+    write(path, "tray", f"## Tray\n\n{stamp('impetus bench tray')}\n\n{table}")
 
 
 def tray(

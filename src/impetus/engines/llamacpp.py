@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from impetus.engines.llama_ctypes import ContextConfig, LlamaContext, LlamaModel
+from impetus.engines.naming import model_aliases
 from impetus.engines.protocol import Generation, GenerationRequest, ModelInfo
 from impetus.engines.scheduler import Scheduler
 from impetus.models.chat_template import ChatTemplate
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 class LlamaCppEngine:
     name = "llama.cpp"
+    supports_grammar = True  # GBNF sampler (tools, response_format, Ollama format)
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -54,14 +52,7 @@ class LlamaCppEngine:
 
     @property
     def aliases(self) -> set[str]:
-        meta = self.info.metadata
-        names = {"default", self.info.name, Path(self.info.path).name}
-        if meta.get("general.name"):
-            names.add(meta["general.name"])
-        base, size = meta.get("general.basename"), meta.get("general.size_label")
-        if base and size:
-            names.add(f"{_slug(base)}:{_slug(size)}")
-        return names
+        return model_aliases(self.info)
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
         return self.model.tokenize(text, add_special=add_special, parse_special=parse_special)

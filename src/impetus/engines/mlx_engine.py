@@ -8,14 +8,10 @@ GPU; elsewhere `mlx[cpu]` runs it on the CPU.
 from __future__ import annotations
 
 import gc
-import re
 from pathlib import Path
 
+from impetus.engines.naming import model_aliases
 from impetus.engines.protocol import Generation, GenerationRequest, ModelInfo
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 def mlx_available() -> bool:
@@ -84,14 +80,7 @@ class MlxEngine:
 
     @property
     def aliases(self) -> set[str]:
-        meta = self.info.metadata
-        names = {"default", self.info.name, Path(self.info.path).name}
-        if meta.get("general.name"):
-            names.add(meta["general.name"])
-        base, size = meta.get("general.basename"), meta.get("general.size_label")
-        if base and size:
-            names.add(f"{_slug(base)}:{_slug(size)}")
-        return names
+        return model_aliases(self.info)
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
         return self.tokenizer.encode(text, add_special=add_special, parse_special=parse_special)
