@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve test bench lint clean
+.PHONY: install web serve test bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,22 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/impetus setup
 	touch $(STAMP)
 
-install: $(STAMP)
+# The web dashboard (web/, React + Vite) builds into the package, which serves it and ships it
+# in the wheel. Rebuilt only when its sources change; `npm ci` only when the lock file does.
+WEB_UI  := src/impetus/static/index.html
+WEB_SRC := $(shell find web/src web/public -type f 2>/dev/null) \
+           web/index.html web/package.json web/vite.config.ts web/tsconfig.json
+WEB_NPM := web/node_modules/.package-lock.json
+
+$(WEB_NPM): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+
+$(WEB_UI): $(WEB_SRC) $(WEB_NPM)
+	cd web && npm run --silent build
+
+web: $(WEB_UI)
+
+install: $(STAMP) web
 
 serve: install
 	$(BIN)/impetus serve $(ARGS)
@@ -32,4 +47,4 @@ lint: install
 	$(BIN)/ruff format --check src tests
 
 clean:
-	rm -rf $(VENV) build dist
+	rm -rf $(VENV) build dist web/node_modules src/impetus/static

@@ -20,6 +20,7 @@ from impetus.server.middleware import (
     HostCheckMiddleware,
 )
 from impetus.server.runtime import Runtime
+from impetus.server.static import StaticUIMiddleware
 
 _WILDCARD = {"0.0.0.0", "::", ""}
 
@@ -70,6 +71,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             expose_headers=["retry-after"],
         ),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        # The dashboard's files load without a key; the UI then asks for one.
+        Middleware(StaticUIMiddleware),
         Middleware(ApiKeyMiddleware, keys=settings.api_key_values()),
     ]
     app = FastAPI(
@@ -89,5 +92,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app.include_router(health.router)
     app.include_router(openai.router)
+    from impetus.api import dashboard
+
+    app.include_router(dashboard.router)
     app.include_router(embeddings.router)
     return app

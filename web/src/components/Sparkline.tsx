@@ -1,0 +1,47 @@
+import { useEffect, useRef } from "react";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+interface Props {
+  label: string;
+  values: (number | null)[];
+  height?: number;
+  color?: string;
+}
+
+/** A small uPlot line chart; the canvas is sized by its container, so nothing shifts. */
+export function Sparkline({ label, values, height = 48, color = "#8b5cf6" }: Props) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+
+  useEffect(() => {
+    const el = box.current!;
+    const opts: uPlot.Options = {
+      width: el.clientWidth || 200,
+      height,
+      cursor: { show: false },
+      legend: { show: false },
+      select: { show: false, left: 0, top: 0, width: 0, height: 0 },
+      axes: [{ show: false }, { show: false }],
+      scales: { x: { time: false }, y: { range: (_u, _min, max) => [0, Math.max(max, 1) * 1.15] } },
+      series: [{}, { stroke: color, width: 1.5, fill: `${color}22`, points: { show: false } }],
+    };
+    plot.current = new uPlot(opts, [[], []], el);
+    const ro = new ResizeObserver(() => {
+      plot.current?.setSize({ width: el.clientWidth, height });
+    });
+    ro.observe(el);
+    return () => {
+      ro.disconnect();
+      plot.current?.destroy();
+      plot.current = null;
+    };
+  }, [height, color]);
+
+  useEffect(() => {
+    const xs = values.map((_, i) => i);
+    plot.current?.setData([xs, values] as uPlot.AlignedData);
+  }, [values]);
+
+  return <div ref={box} role="img" aria-label={label} style={{ height }} className="w-full" />;
+}
