@@ -143,12 +143,14 @@ def paths() -> None:
 def _register_subcommands() -> None:
     from impetus.bench.cli import bench_app
     from impetus.bench.tray import tray as bench_tray
+    from impetus.rag.cli import rag_app
     from impetus.tray.cli import service_app, tray
 
     app.command("tray")(tray)
     app.add_typer(service_app, name="service")
     bench_app.command("tray")(bench_tray)
     app.add_typer(bench_app, name="bench")
+    app.add_typer(rag_app, name="rag")
 
 
 _register_subcommands()

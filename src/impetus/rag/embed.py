@@ -123,6 +123,13 @@ class Embedder:
                 raise RuntimeError("the embedder is closed")
             return self._tokenize_capped(text)
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens in `text` without special tokens or truncation (for chunking)."""
+        with self._lock:
+            if self.model.ptr is None:
+                raise RuntimeError("the embedder is closed")
+            return len(self._tokenize(text, add_special=False))
+
     def _tokenize_capped(self, text: str) -> tuple[list[int], bool]:
         limit = self.max_tokens
         if len(text) > limit * _CHARS_PER_TOKEN:

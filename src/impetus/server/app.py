@@ -55,7 +55,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             runtime.start_loading()
         yield
         from impetus.api.embeddings import close_embedder
+        from impetus.api.rag import close_rag
 
+        close_rag(app)
         close_embedder(app)
         runtime.close()
 
@@ -70,7 +72,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             allow_headers=["*"],
             expose_headers=["retry-after"],
         ),
-        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(
+            BodyLimitMiddleware,
+            max_bytes=settings.max_body_bytes,
+            exempt=("/v1/rag/upload/",),
+        ),
         # The dashboard's files load without a key; the UI then asks for one.
         Middleware(StaticUIMiddleware),
         Middleware(ApiKeyMiddleware, keys=settings.api_key_values()),
@@ -88,7 +94,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.metrics = metrics
     errors.install(app)
 
-    from impetus.api import embeddings, health, openai
+    from impetus.api import embeddings, health, openai, rag
 
     app.include_router(health.router)
     app.include_router(openai.router)
@@ -96,4 +102,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app.include_router(dashboard.router)
     app.include_router(embeddings.router)
+    app.include_router(rag.router)
     return app

@@ -1,0 +1,347 @@
+"""The in-process store: one LanceDB database per collection, tables `chunks` and `documents`.
+
+Why LanceDB: docs/vector-store.md. Filters compile to SQL and run as LanceDB prefilters (inside
+the search, backed by scalar indexes), keyword search is LanceDB's native BM25 full-text index,
+and hybrid search fuses both with weighted RRF. Small collections are searched exactly; past
+`ANN_MIN_ROWS` `optimize` builds an IVF_HNSW_SQ index. lancedb and pyarrow are imported here
+only, so nothing pays for them until RAG is used.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from impetus.rag.store import ChunkRow, Condition, DocumentRow, Hit, Mode, rrf
+
+ANN_MIN_ROWS = 50_000
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_COLUMNS = {"start": "char_start", "end": "char_end"}
+
+
+def chunk_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("doc_id", pa.string()),
+            ("text", pa.string()),
+            ("vector", pa.list_(pa.float32(), dim)),
+            ("source", pa.string()),
+            ("type", pa.string()),
+            ("page", pa.int32()),
+            ("section", pa.string()),
+            ("char_start", pa.int64()),
+            ("char_end", pa.int64()),
+            ("date", pa.timestamp("us")),
+            ("ingested_at", pa.timestamp("us")),
+            ("tags", pa.list_(pa.string())),
+            ("meta_kv", pa.list_(pa.string())),
+            ("meta", pa.string()),
+        ]
+    )
+
+
+DOC_SCHEMA = pa.schema(
+    [
+        ("doc_id", pa.string()),
+        ("source", pa.string()),
+        ("type", pa.string()),
+        ("content_hash", pa.string()),
+        ("chunks", pa.int64()),
+        ("bytes", pa.int64()),
+        ("date", pa.timestamp("us")),
+        ("ingested_at", pa.timestamp("us")),
+        ("tags", pa.list_(pa.string())),
+        ("meta", pa.string()),
+    ]
+)
+
+
+def _q(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    if hasattr(value, "isoformat"):
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    return str(int(value))
+
+
+def to_sql(conds: list[Condition]) -> str | None:
+    ops = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+    parts = []
+    for c in conds:
+        if c.field == "tags":
+            fn = "array_has_all" if c.op == "all" else "array_has_any"
+            parts.append(f"{fn}(tags, [{', '.join(_q(v) for v in c.value)}])")
+        elif c.field.startswith("meta."):
+            key = c.field[5:]
+            vals = c.value if c.op == "in" else [c.value]
+            parts.append(f"array_has_any(meta_kv, [{', '.join(_q(f'{key}={v}') for v in vals)}])")
+        elif c.op == "in":
+            parts.append(f"{c.field} IN ({', '.join(_q(v) for v in c.value)})")
+        else:
+            parts.append(f"{c.field} {ops[c.op]} {_q(c.value)}")
+    return " AND ".join(f"({p})" for p in parts) or None
+
+
+class LanceCollection:
+    def __init__(self, name: str, path: Path, dim: int | None = None) -> None:
+        self.name = name
+        self.path = path
+        self.db = lancedb.connect(str(path))
+        existing = set(self.db.list_tables().tables)
+        if "chunks" in existing:
+            self.chunks = self.db.open_table("chunks")
+            self.docs = self.db.open_table("documents")
+        else:
+            if dim is None:
+                raise FileNotFoundError(f"collection '{name}' does not exist")
+            self.chunks = self.db.create_table("chunks", schema=chunk_schema(dim), exist_ok=True)
+            self.docs = self.db.create_table("documents", schema=DOC_SCHEMA, exist_ok=True)
+        self.dim = self.chunks.schema.field("vector").type.list_size
+        self.nprobes = 32
+        self.refine = 4
+        self.ef = 64
+
+    # -- writes ---------------------------------------------------------------------------
+    def put_document(self, doc: DocumentRow, chunks: list[ChunkRow]) -> None:
+        table = self._chunk_table(chunks)
+        if self.document(doc.doc_id) is None and not self._has_chunks(doc.doc_id):
+            if len(table):
+                self.chunks.add(table)
+        else:
+            # One commit: the document's new chunks appear as its old ones disappear.
+            (
+                self.chunks.merge_insert("id")
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(f"doc_id = {_q(doc.doc_id)}")
+                .execute(table)
+            )
+        row = {
+            **doc.__dict__,
+            "meta": json.dumps(doc.meta, sort_keys=True),
+        }
+        (
+            self.docs.merge_insert("doc_id")
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(pa.Table.from_pylist([row], schema=DOC_SCHEMA))
+        )
+        self._ensure_fts()
+
+    def delete_document(self, doc_id: str) -> bool:
+        found = self.document(doc_id) is not None
+        # The document row goes first: a crash in between leaves orphan chunks, which
+        # `repair` removes, never a document that looks indexed but has no chunks.
+        self.docs.delete(f"doc_id = {_q(doc_id)}")
+        self.chunks.delete(f"doc_id = {_q(doc_id)}")
+        return found
+
+    def repair(self) -> int:
+        """Delete chunks whose document row is missing (an interrupted write or delete)."""
+        known = set(self.docs.to_arrow().column("doc_id").to_pylist())
+        ids = self.chunks.search().select(["doc_id"]).limit(None).to_arrow()
+        orphans = set(ids.column("doc_id").to_pylist()) - known
+        for doc_id in orphans:
+            self.chunks.delete(f"doc_id = {_q(doc_id)}")
+        return len(orphans)
+
+    def _has_chunks(self, doc_id: str) -> bool:
+        return self.chunks.count_rows(f"doc_id = {_q(doc_id)}") > 0
+
+    def _chunk_table(self, chunks: list[ChunkRow]) -> pa.Table:
+        cols: dict[str, list] = {f.name: [] for f in chunk_schema(self.dim)}
+        for c in chunks:
+            for key, value in c.__dict__.items():
+                if key == "vector":
+                    continue
+                if key == "meta":
+                    cols["meta"].append(json.dumps(value, sort_keys=True))
+                    cols["meta_kv"].append([f"{k}={v}" for k, v in value.items()])
+                else:
+                    cols[_COLUMNS.get(key, key)].append(value)
+        vectors = np.asarray([c.vector for c in chunks], np.float32).reshape(-1, self.dim)
+        flat = pa.array(vectors.reshape(-1), pa.float32())
+        arrays = {k: v for k, v in cols.items() if k != "vector"}
+        schema = chunk_schema(self.dim)
+        data = {name: pa.array(arrays[name], schema.field(name).type) for name in arrays}
+        data["vector"] = pa.FixedSizeListArray.from_arrays(flat, self.dim)
+        return pa.table({f.name: data[f.name] for f in schema}, schema=schema)
+
+    def _ensure_fts(self) -> None:
+        if not any(i.index_type == "FTS" for i in self.chunks.list_indices()):
+            from lancedb.index import FTS
+
+            self.chunks.create_index("text", config=FTS(with_position=False), replace=True)
+
+    def optimize(self) -> None:
+        """Scalar indexes, the ANN index past `ANN_MIN_ROWS`, and index/fragment upkeep."""
+        indexed = {tuple(i.columns): i.index_type for i in self.chunks.list_indices()}
+        from lancedb.index import Bitmap, BTree, LabelList
+
+        scalar = {
+            "source": Bitmap(),
+            "type": Bitmap(),
+            "doc_id": BTree(),
+            "date": BTree(),
+            "page": BTree(),
+            "tags": LabelList(),
+            "meta_kv": LabelList(),
+        }
+        for col, config in scalar.items():
+            if (col,) not in indexed:
+                self.chunks.create_index(col, config=config)
+        rows = self.chunks.count_rows()
+        if ("vector",) not in indexed and rows >= ANN_MIN_ROWS:
+            self.build_vector_index(rows)
+        self.chunks.optimize()
+
+    def build_vector_index(self, rows: int | None = None) -> None:
+        rows = rows or self.chunks.count_rows()
+        self.chunks.create_index(
+            metric="cosine",
+            vector_column_name="vector",
+            index_type="IVF_HNSW_SQ",
+            num_partitions=max(1, int(rows**0.5) // 4),
+            replace=True,
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+    def document(self, doc_id: str) -> DocumentRow | None:
+        rows = self.docs.search().where(f"doc_id = {_q(doc_id)}").limit(1).to_list()
+        return _doc(rows[0]) if rows else None
+
+    def documents(self) -> list[DocumentRow]:
+        return [_doc(r) for r in self.docs.to_arrow().to_pylist()]
+
+    def search(
+        self,
+        *,
+        vector: Any = None,
+        text: str | None = None,
+        k: int = 10,
+        mode: Mode = "vector",
+        filters: list[Condition] | None = None,
+        weight: float = 0.5,
+    ) -> list[Hit]:
+        where = to_sql(filters or [])
+        if mode == "vector":
+            return self._vector(vector, k, where)
+        if mode == "keyword":
+            return self._keyword(text or "", k, where)
+        depth = max(k, 20)
+        return rrf(
+            [self._vector(vector, depth, where), self._keyword(text or "", depth, where)],
+            [weight, 1.0 - weight],
+            k,
+        )
+
+    def _vector(self, vector: Any, k: int, where: str | None) -> list[Hit]:
+        q = (
+            self.chunks.search(np.asarray(vector, np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .nprobes(self.nprobes)
+            .refine_factor(self.refine)
+            .ef(self.ef)
+            .limit(k)
+        )
+        if where:
+            q = q.where(where, prefilter=True)
+        return [_hit(r, 1.0 - r["_distance"]) for r in q.to_list()]
+
+    def _keyword(self, text: str, k: int, where: str | None) -> list[Hit]:
+        if not text.strip():
+            return []
+        q = self.chunks.search(text, query_type="fts", fts_columns="text").limit(k)
+        if where:
+            q = q.where(where, prefilter=True)
+        return [_hit(r, r["_score"]) for r in q.to_list()]
+
+    def stats(self) -> dict:
+        size = sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return {
+            "name": self.name,
+            "documents": self.docs.count_rows(),
+            "chunks": self.chunks.count_rows(),
+            "dim": self.dim,
+            "disk_bytes": size,
+            "indexes": sorted(f"{i.columns[0]}:{i.index_type}" for i in self.chunks.list_indices()),
+        }
+
+
+def _meta(value: str | None) -> dict:
+    return json.loads(value) if value else {}
+
+
+def _doc(r: dict) -> DocumentRow:
+    return DocumentRow(**{**{k: r[k] for k in DOC_SCHEMA.names}, "meta": _meta(r["meta"])})
+
+
+def _hit(r: dict, score: float) -> Hit:
+    return Hit(
+        chunk_id=r["id"],
+        doc_id=r["doc_id"],
+        text=r["text"],
+        score=float(score),
+        source=r["source"],
+        type=r["type"],
+        page=r["page"],
+        section=r["section"],
+        start=r["char_start"],
+        end=r["char_end"],
+        date=r["date"],
+        tags=list(r["tags"] or []),
+        meta=_meta(r["meta"]),
+    )
+
+
+class LanceStore:
+    """Collections as folders under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._open: dict[str, LanceCollection] = {}
+
+    def _path(self, name: str) -> Path:
+        if not NAME.match(name):
+            raise ValueError(
+                "a collection name is 1-64 letters, digits, '_', '-' or '.', starting with a "
+                "letter or digit"
+            )
+        return self.root / name
+
+    def create(self, name: str, dim: int) -> LanceCollection:
+        path = self._path(name)
+        if path.exists():
+            raise FileExistsError(f"collection '{name}' already exists")
+        path.mkdir(parents=True)
+        self._open[name] = LanceCollection(name, path, dim)
+        return self._open[name]
+
+    def open(self, name: str) -> LanceCollection:
+        if name not in self._open:
+            path = self._path(name)
+            if not (path / "chunks.lance").exists():
+                raise FileNotFoundError(f"collection '{name}' does not exist")
+            self._open[name] = LanceCollection(name, path)
+        return self._open[name]
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "chunks.lance").exists())
+
+    def drop(self, name: str) -> bool:
+        path = self._path(name)
+        self._open.pop(name, None)
+        if not path.exists():
+            return False
+        shutil.rmtree(path)
+        return True
