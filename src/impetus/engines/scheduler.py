@@ -20,6 +20,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from impetus.engines.llama_ctypes import LlamaContext, LlamaModel
+import numpy as np
+
 from impetus.engines.protocol import (
     ContextLengthExceeded,
     FinishReason,
@@ -27,6 +29,7 @@ from impetus.engines.protocol import (
     GenerationRequest,
     QueueFull,
     TokenEvent,
+    TokenLogprob,
 )
 from impetus.engines.sampling import Sampler
 from impetus.engines.textstream import TextStream
@@ -203,7 +206,7 @@ class Scheduler:
             t_step = time.perf_counter()
             try:
                 self._apply_cancellations(cancelled, outbox)
-                self._admit()
+                self._admit(outbox)
                 self._step(outbox)
             except Exception as exc:  # never let the thread die with requests hanging
                 log.exception("scheduler step failed")
@@ -243,7 +246,7 @@ class Scheduler:
         with self._cv:
             self._n_pending = len(self._waiting) + len(self._incoming)
 
-    def _admit(self) -> None:
+    def _admit(self, outbox: list) -> None:
         free = [s for s in self._slots if s.seq is None]
         if not free or not self._waiting:
             return
@@ -255,6 +258,11 @@ class Scheduler:
         )
         while free and self._waiting:
             seq = self._waiting.pop(0)
+            try:
+                seq.sampler = Sampler(seq.gen.request.params, self.model.n_vocab, self.model.vocab)
+            except Exception as exc:  # e.g. a grammar llama.cpp refuses: fail this request only
+                outbox.append((seq, TokenEvent("", finish_reason="error", error=str(exc))))
+                continue
             slot = min(free, key=lambda s: self._slot_cost(s, seq.prompt))
             free.remove(slot)
             self._place(seq, slot)
@@ -296,7 +304,6 @@ class Scheduler:
             slot.cached = donor.cached[:shared]
         seq.slot = slot
         seq.admitted = time.perf_counter()
-        seq.sampler = Sampler(seq.gen.request.params, self.model.n_vocab)
         slot.seq = seq
         usage = seq.gen.usage
         usage.cached_tokens = shared
@@ -421,6 +428,8 @@ class Scheduler:
 
     def _sample(self, q: _Sequence, outbox: list) -> None:
         token = q.sampler.sample(self.ctx.ptr, q.batch_index)
+        k = q.gen.request.params.logprobs
+        lp = self._logprob(q.batch_index, token, k) if k is not None else None
         q.generated += 1
         self.stats.completion_tokens += 1
         usage = q.gen.usage
@@ -434,19 +443,34 @@ class Scheduler:
         text = q.stream.push(self.model.piece(token))
         if q.stream.stopped:
             if text:
-                outbox.append((q, TokenEvent(text, (token,))))
+                outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
             self._finish(q, "stop", outbox)
             return
         q.next_token = token
         if q.generated >= q.max_new or len(q.slot.cached) + 1 >= self.context_limit:
-            outbox.append((q, TokenEvent(text, (token,))))
+            outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
             self._finish(q, "length", outbox)
             return
-        outbox.append((q, TokenEvent(text, (token,))))
+        outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
+
+    def _logprob(self, index: int, token: int, top: int) -> TokenLogprob:
+        """Log-softmax of the model's raw logits row (only when a request asks for it)."""
+        row = np.frombuffer(self.ctx.logits(index), dtype=np.float32).astype(np.float64)
+        peak = row.max()
+        lse = peak + np.log(np.exp(row - peak).sum())
+        best: tuple[tuple[int, float], ...] = ()
+        if top > 0:
+            ids = np.argpartition(row, -top)[-top:]
+            ids = ids[np.argsort(-row[ids])]
+            best = tuple((int(i), float(row[i] - lse)) for i in ids)
+        return TokenLogprob(token, float(row[token] - lse), best)
 
     def _finish(self, q: _Sequence, reason: FinishReason, outbox: list, error: str | None = None):
         tail = q.stream.flush() if reason in ("stop", "length") else ""
-        outbox.append((q, TokenEvent(tail, finish_reason=reason, error=error)))
+        matched = q.stream.matched
+        outbox.append(
+            (q, TokenEvent(tail, finish_reason=reason, error=error, stop_sequence=matched))
+        )
         if q.sampler is not None:
             q.sampler.close()
             q.sampler = None

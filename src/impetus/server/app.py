@@ -98,6 +98,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
 
     app.include_router(health.router)
     app.include_router(openai.router)
+    from impetus.api import anthropic
+
+    app.include_router(anthropic.router)
     from impetus.api import dashboard
 
     app.include_router(dashboard.router)
