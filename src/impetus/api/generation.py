@@ -4,7 +4,7 @@ hangs up, and record tokens for the access log. Routers add only their own shape
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from fastapi import Request
 
@@ -14,6 +14,7 @@ from impetus.engines.protocol import (
     GenerationRequest,
     QueueFull,
     SamplingParams,
+    TokenLogprob,
 )
 from impetus.models.chat_template import ChatTemplateError
 from impetus.server.errors import ApiError
@@ -36,6 +37,51 @@ def submit(engine, tokens: list[int], params: SamplingParams, request_id: str) -
         raise ApiError(400, str(exc)) from exc
 
 
+def constrain(engine, params: SamplingParams, grammar: str | None) -> SamplingParams:
+    """Attach a GBNF grammar to `params`, after checking the engine can apply it."""
+    if grammar is None:
+        return params
+    if not getattr(engine, "supports_grammar", False):
+        raise ApiError(
+            400,
+            f"the {engine.name} engine does not support constrained decoding"
+            " (tools, response_format, format); use a GGUF model on llama.cpp",
+        )
+    from impetus.engines.sampling import GrammarError, check_grammar
+
+    try:
+        check_grammar(engine.model.vocab, grammar)
+    except GrammarError as exc:
+        raise ApiError(400, f"the schema could not be compiled to a grammar: {exc}") from exc
+    return replace(params, grammar=grammar)
+
+
+def submit_n(
+    engine, tokens: list[int], params: SamplingParams, request_id: str, n: int
+) -> list[Generation]:
+    """`n` independent generations of one prompt, decoded side by side by the scheduler (a
+    given seed gives choice i the seed + i, so the choices differ but are reproducible)."""
+    if params.logprobs is not None and not getattr(engine, "supports_logprobs", False):
+        raise ApiError(400, f"the {engine.name} engine does not return logprobs", param="logprobs")
+    gens: list[Generation] = []
+    try:
+        for i in range(n):
+            p = params if params.seed is None or i == 0 else replace(params, seed=params.seed + i)
+            gens.append(submit(engine, tokens, p, request_id))
+    except ApiError:
+        for g in gens:
+            g.cancel()
+        raise
+    return gens
+
+
+def token_bytes(engine, token: int) -> bytes:
+    model = getattr(engine, "model", None)
+    if model is not None and hasattr(model, "piece"):
+        return model.piece(token)
+    return engine.detokenize([token]).encode()
+
+
 def render_chat(engine, messages: list[dict], **template_vars) -> list[int]:
     """Messages → prompt tokens through the model's own chat template."""
     try:
@@ -51,34 +97,59 @@ def render_chat(engine, messages: list[dict], **template_vars) -> list[int]:
 class Collected:
     text: str
     finish_reason: str
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    stop_sequence: str | None = None
+
+
+async def _drain(gen: Generation) -> Collected:
+    parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
+    stop_sequence = None
+    async for event in gen:
+        stop_sequence = event.stop_sequence or stop_sequence
+        if event.text:
+            parts.append(event.text)
+        if event.logprob is not None:
+            logprobs.append(event.logprob)
+        if event.finish_reason == "error":
+            raise ApiError(500, f"generation failed: {event.error}")
+    return Collected("".join(parts), gen.finish_reason or "stop", logprobs, stop_sequence)
 
 
 async def collect(gen: Generation, request: Request) -> Collected:
     """Run a generation to the end; if the client disconnects first, cancel it at once."""
+    return (await collect_all([gen], request))[0]
+
+
+async def collect_all(gens: list[Generation], request: Request) -> list[Collected]:
+    """Run generations to the end together; a client that disconnects cancels them all."""
 
     async def watch_disconnect() -> None:
         while True:
             message = await request.receive()
             if message["type"] == "http.disconnect":
-                gen.cancel()
+                for gen in gens:
+                    gen.cancel()
                 return
 
     watcher = asyncio.create_task(watch_disconnect())
-    parts: list[str] = []
     try:
-        async for event in gen:
-            if event.text:
-                parts.append(event.text)
-            if event.finish_reason == "error":
-                raise ApiError(500, f"generation failed: {event.error}")
+        return list(await asyncio.gather(*(_drain(g) for g in gens)))
     finally:
         watcher.cancel()
-        gen.cancel()
-        record_tokens(request, gen)
-    return Collected("".join(parts), gen.finish_reason or "stop")
+        for gen in gens:
+            gen.cancel()
+        record_all(request, gens)
 
 
 def record_tokens(request: Request, gen: Generation) -> None:
     """At the end of a request: tokens for the access log, and the generation metrics."""
     request.state.tokens = (gen.usage.prompt_tokens, gen.usage.completion_tokens)
     request.app.state.metrics.observe_generation(gen)
+
+
+def record_all(request: Request, gens: list[Generation]) -> None:
+    for gen in gens:
+        request.app.state.metrics.observe_generation(gen)
+    completion = sum(g.usage.completion_tokens for g in gens)
+    request.state.tokens = (gens[0].usage.prompt_tokens if gens else 0, completion)

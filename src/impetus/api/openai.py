@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -9,10 +10,20 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 
-from impetus.api.generation import collect, record_tokens, render_chat, submit
-from impetus.api.openai_schemas import ChatCompletionRequest, CompletionRequest
+from impetus.api import tools
+from impetus.api.generation import (
+    collect_all,
+    constrain,
+    record_all,
+    record_tokens,
+    render_chat,
+    submit_n,
+    token_bytes,
+)
+from impetus.api.openai_schemas import ChatCompletionRequest, CompletionRequest, NamedToolChoice
 from impetus.api.sse import EventStreamResponse, event
-from impetus.engines.protocol import Generation, Usage
+from impetus.api.tools import Tool, ToolCall
+from impetus.engines.protocol import Generation, TokenLogprob, Usage
 from impetus.server.errors import ApiError
 
 router = APIRouter()
@@ -59,46 +70,268 @@ def _finish(reason: str | None) -> str:
 
 
 def _chat_messages(req: ChatCompletionRequest) -> list[dict]:
+    """OpenAI messages → neutral messages (see `tools.prepare`)."""
     out = []
+    names: dict[str, str] = {}  # tool_call_id → function name, for tool results
     for i, m in enumerate(req.messages):
         try:
             content = m.text()
         except ValueError as exc:
             raise ApiError(400, str(exc), param=f"messages[{i}].content") from exc
         role = "system" if m.role == "developer" else m.role
-        out.append({"role": role, "content": content})
+        msg: dict = {"role": role, "content": content}
+        if m.tool_calls and role == "assistant":
+            calls = [
+                ToolCall(c.function.name, c.function.arguments, c.id or f"call_{i}_{j}")
+                for j, c in enumerate(m.tool_calls)
+            ]
+            names.update((c.id, c.name) for c in calls)
+            msg["tool_calls"] = calls
+        if role == "tool":
+            msg["tool_call_id"] = m.tool_call_id or ""
+            msg["name"] = m.name or names.get(m.tool_call_id or "", "")
+        out.append(msg)
     return out
+
+
+def _plan(req: ChatCompletionRequest) -> tuple[list[Tool], str, tools.Plan]:
+    defs = [
+        Tool(t.function.name, t.function.description, t.function.parameters or {"type": "object"})
+        for t in req.tools or []
+    ]
+    choice = req.tool_choice
+    if isinstance(choice, NamedToolChoice):
+        choice = choice.function.name
+    if choice is None:
+        choice = "auto" if defs else "none"
+    if choice != "none" and not defs:
+        raise ApiError(400, "tool_choice needs tools", param="tool_choice")
+    fmt = req.response_format
+    schema = None
+    if fmt is not None and fmt.type == "json_schema":
+        if fmt.json_schema is None:
+            raise ApiError(400, "json_schema is required", param="response_format.json_schema")
+        schema = fmt.json_schema.schema_
+    json_mode = fmt is not None and fmt.type == "json_object"
+    p = tools.plan(
+        defs, choice, parallel=req.parallel_tool_calls, response_schema=schema, json_mode=json_mode
+    )
+    return defs, choice, p
+
+
+def chat_logprobs(engine, lps: list[TokenLogprob]) -> dict:
+    def entry(token: int, logprob: float) -> dict:
+        raw = token_bytes(engine, token)
+        return {
+            "token": raw.decode("utf-8", "replace"),
+            "logprob": logprob,
+            "bytes": list(raw),
+        }
+
+    return {
+        "content": [
+            {**entry(lp.token, lp.logprob), "top_logprobs": [entry(t, v) for t, v in lp.top]}
+            for lp in lps
+        ],
+        "refusal": None,
+    }
+
+
+def completion_logprobs(engine, lps: list[TokenLogprob], offset: int) -> dict:
+    tokens, offsets = [], []
+    for lp in lps:
+        tokens.append(token_bytes(engine, lp.token).decode("utf-8", "replace"))
+        offsets.append(offset)
+        offset += len(tokens[-1])
+    return {
+        "tokens": tokens,
+        "token_logprobs": [lp.logprob for lp in lps],
+        "top_logprobs": [
+            {token_bytes(engine, t).decode("utf-8", "replace"): v for t, v in lp.top} for lp in lps
+        ],
+        "text_offset": offsets,
+    }
+
+
+def _tool_call_json(calls: list[ToolCall]) -> list[dict]:
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in calls
+    ]
+
+
+def _n_usage(gens: list[Generation]) -> dict:
+    u = Usage(
+        prompt_tokens=gens[0].usage.prompt_tokens,
+        completion_tokens=sum(g.usage.completion_tokens for g in gens),
+        cached_tokens=gens[0].usage.cached_tokens,
+    )
+    return _usage(u)
 
 
 @router.post("/v1/chat/completions")
 async def chat_completions(req: ChatCompletionRequest, request: Request):
+    if req.rag is not None:
+        from impetus.api.rag_chat import rag_chat_completion
+
+        return await rag_chat_completion(req, request, req.rag)
     runtime = request.app.state.runtime
     engine = await runtime.acquire(req.model)
-    tokens = render_chat(engine, _chat_messages(req))
-    params = req.sampling(req.max_completion_tokens or req.max_tokens)
+    defs, choice, plan = _plan(req)
+    messages, template_vars = tools.prepare(
+        _chat_messages(req), defs, choice, engine.info.chat_template
+    )
+    tokens = render_chat(engine, messages, **template_vars)
+    params = constrain(
+        engine, req.sampling(req.max_completion_tokens or req.max_tokens), plan.grammar
+    )
     rid = "chatcmpl-" + secrets.token_hex(12)
-    gen = submit(engine, tokens, params, rid)
+    n = req.n or 1
+    gens = submit_n(engine, tokens, params, rid, n)
     model = engine.info.name
     created = int(time.time())
     if req.stream:
-        return _sse(_chat_stream(gen, request, rid, model, created, req.include_usage), gen)
-    result = await collect(gen, request)
+        if n == 1 and not plan.tools_active and params.logprobs is None:
+            return _sse(
+                _chat_stream(gens[0], request, rid, model, created, req.include_usage), gens
+            )
+        source = _chat_stream_general(
+            engine, gens, request, rid, model, created, req.include_usage, plan.tools_active
+        )
+        return _sse(source, gens)
+    results = await collect_all(gens, request)
+    choices = []
+    for i, result in enumerate(results):
+        content, calls = tools.parse(result.text) if plan.tools_active else (result.text, [])
+        message: dict = {"role": "assistant", "content": content if not calls else None}
+        if calls:
+            message["tool_calls"] = _tool_call_json(calls)
+        choices.append(
+            {
+                "index": i,
+                "message": message,
+                "logprobs": chat_logprobs(engine, result.logprobs)
+                if params.logprobs is not None
+                else None,
+                "finish_reason": "tool_calls" if calls else _finish(result.finish_reason),
+            }
+        )
     return {
         "id": rid,
         "object": "chat.completion",
         "created": created,
         "model": model,
         "system_fingerprint": f"impetus-{engine.name}",
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": result.text},
-                "logprobs": None,
-                "finish_reason": _finish(result.finish_reason),
-            }
-        ],
-        "usage": _usage(gen.usage),
+        "choices": choices,
+        "usage": _n_usage(gens),
     }
+
+
+async def _merge(streams: list[AsyncIterator[str]]) -> AsyncIterator[str]:
+    """Interleave several choices' chunk streams as their chunks arrive."""
+    if len(streams) == 1:
+        async for chunk in streams[0]:
+            yield chunk
+        return
+    queue: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump(stream: AsyncIterator[str]) -> None:
+        try:
+            async for chunk in stream:
+                await queue.put(chunk)
+        finally:
+            await queue.put(done)
+
+    tasks = [asyncio.create_task(pump(s)) for s in streams]
+    try:
+        left = len(tasks)
+        while left:
+            item = await queue.get()
+            if item is done:
+                left -= 1
+            else:
+                yield item
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
+class _StreamError(Exception):
+    pass
+
+
+async def _chat_stream_general(
+    engine,
+    gens: list[Generation],
+    request: Request,
+    rid: str,
+    model: str,
+    created: int,
+    include_usage: bool,
+    tools_active: bool,
+) -> AsyncIterator[str]:
+    """Chunks for n > 1, tool calls and logprobs (dict-built: slower than `_chat_stream`)."""
+    base = {
+        "id": rid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "impetus",
+    }
+
+    def chunk(index: int, delta: dict, finish: str | None = None, lps=None) -> str:
+        body = {
+            **base,
+            "choices": [{"index": index, "delta": delta, "logprobs": lps, "finish_reason": finish}],
+        }
+        if include_usage:
+            body["usage"] = None
+        return event(json.dumps(body, ensure_ascii=False))
+
+    async def one(index: int, gen: Generation) -> AsyncIterator[str]:
+        split = tools.ToolStream() if tools_active else None
+        yield chunk(index, {"role": "assistant", "content": ""})
+        async for batch in gen.batches():
+            last = batch[-1]
+            if last.finish_reason == "error":
+                raise _StreamError(last.error)
+            text = "".join(e.text for e in batch)
+            if split is not None:
+                text = split.feed(text)
+            lps = [e.logprob for e in batch if e.logprob is not None]
+            if text or lps:
+                yield chunk(
+                    index, {"content": text}, lps=chat_logprobs(engine, lps) if lps else None
+                )
+            if last.finish_reason is not None:
+                reason = _finish(last.finish_reason)
+                if split is not None:
+                    rest, calls = split.finish()
+                    if rest:
+                        yield chunk(index, {"content": rest})
+                    for i, c in enumerate(calls):
+                        head = {"index": i, "id": c.id, "type": "function"}
+                        head["function"] = {"name": c.name, "arguments": ""}
+                        yield chunk(index, {"tool_calls": [head]})
+                        args = {"index": i, "function": {"arguments": c.arguments}}
+                        yield chunk(index, {"tool_calls": [args]})
+                    if calls:
+                        reason = "tool_calls"
+                yield chunk(index, {}, reason)
+
+    try:
+        async for out in _merge([one(i, g) for i, g in enumerate(gens)]):
+            yield out
+        if include_usage:
+            yield event(json.dumps({**base, "choices": [], "usage": _n_usage(gens)}))
+        yield event("[DONE]")
+    except _StreamError as exc:
+        yield event(json.dumps({"error": {"message": str(exc), "type": "server_error"}}))
+    finally:
+        for gen in gens:
+            gen.cancel()
+        record_all(request, gens)
 
 
 async def _chat_stream(
@@ -144,8 +377,12 @@ async def _chat_stream(
         record_tokens(request, gen)
 
 
-def _sse(source: AsyncIterator[str], gen: Generation) -> EventStreamResponse:
-    return EventStreamResponse(source, on_disconnect=gen.cancel)
+def _sse(source: AsyncIterator[str], gens: list[Generation]) -> EventStreamResponse:
+    def cancel() -> None:
+        for gen in gens:
+            gen.cancel()
+
+    return EventStreamResponse(source, on_disconnect=cancel)
 
 
 @router.post("/v1/completions")
@@ -165,16 +402,17 @@ async def completions(req: CompletionRequest, request: Request):
         tokens = engine.tokenize(prompt_text, add_special=True, parse_special=True)
     params = req.sampling(req.max_tokens)
     rid = "cmpl-" + secrets.token_hex(12)
-    gen = submit(engine, tokens, params, rid)
+    gens = submit_n(engine, tokens, params, rid, req.n or 1)
     model = engine.info.name
     created = int(time.time())
     prefix = prompt_text if req.echo else ""
     if req.stream:
-        return _sse(
-            _completion_stream(gen, request, rid, model, created, req.include_usage, prefix),
-            gen,
-        )
-    result = await collect(gen, request)
+        streams = [
+            _completion_stream(engine, g, i, rid, model, created, req.include_usage, prefix)
+            for i, g in enumerate(gens)
+        ]
+        return _sse(_completion_streams(streams, gens, request, rid, model, created, req), gens)
+    results = await collect_all(gens, request)
     return {
         "id": rid,
         "object": "text_completion",
@@ -183,60 +421,88 @@ async def completions(req: CompletionRequest, request: Request):
         "system_fingerprint": f"impetus-{engine.name}",
         "choices": [
             {
-                "index": 0,
+                "index": i,
                 "text": prefix + result.text,
-                "logprobs": None,
+                "logprobs": completion_logprobs(engine, result.logprobs, len(prefix))
+                if params.logprobs is not None
+                else None,
                 "finish_reason": _finish(result.finish_reason),
             }
+            for i, result in enumerate(results)
         ],
-        "usage": _usage(gen.usage),
+        "usage": _n_usage(gens),
     }
 
 
-async def _completion_stream(
-    gen: Generation,
+async def _completion_streams(
+    streams: list[AsyncIterator[str]],
+    gens: list[Generation],
     request: Request,
     rid: str,
     model: str,
     created: int,
-    include_usage: bool,
-    prefix: str,
+    req: CompletionRequest,
 ) -> AsyncIterator[str]:
-    def chunk(text: str, finish: str | None, usage: dict | None = None) -> str:
-        body = {
-            "id": rid,
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
-        }
-        if include_usage:
-            body["usage"] = usage
-        return event(json.dumps(body, ensure_ascii=False))
-
     try:
-        if prefix:
-            yield chunk(prefix, None)
-        async for batch in gen.batches():
-            last = batch[-1]
-            if last.finish_reason == "error":
-                yield event(json.dumps({"error": {"message": last.error, "type": "server_error"}}))
-                return
-            text = "".join(e.text for e in batch)
-            if text or last.finish_reason is not None:
-                finish = _finish(last.finish_reason) if last.finish_reason else None
-                yield chunk(text, finish)
-        if include_usage:
+        async for out in _merge(streams):
+            yield out
+        if req.include_usage:
             body = {
                 "id": rid,
                 "object": "text_completion",
                 "created": created,
                 "model": model,
                 "choices": [],
-                "usage": _usage(gen.usage),
+                "usage": _n_usage(gens),
             }
             yield event(json.dumps(body))
         yield event("[DONE]")
+    except _StreamError as exc:
+        yield event(json.dumps({"error": {"message": str(exc), "type": "server_error"}}))
     finally:
-        gen.cancel()
-        record_tokens(request, gen)
+        for gen in gens:
+            gen.cancel()
+        record_all(request, gens)
+
+
+async def _completion_stream(
+    engine,
+    gen: Generation,
+    index: int,
+    rid: str,
+    model: str,
+    created: int,
+    include_usage: bool,
+    prefix: str,
+) -> AsyncIterator[str]:
+    offset = len(prefix)
+
+    def chunk(text: str, finish: str | None, lps: list[TokenLogprob] | None = None) -> str:
+        nonlocal offset
+        logprobs = completion_logprobs(engine, lps, offset) if lps else None
+        offset += len(text)
+        body = {
+            "id": rid,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
+            ],
+        }
+        if include_usage:
+            body["usage"] = None
+        return event(json.dumps(body, ensure_ascii=False))
+
+    if prefix:
+        yield chunk(prefix, None)
+        offset = len(prefix)
+    async for batch in gen.batches():
+        last = batch[-1]
+        if last.finish_reason == "error":
+            raise _StreamError(last.error)
+        text = "".join(e.text for e in batch)
+        lps = [e.logprob for e in batch if e.logprob is not None]
+        if text or lps or last.finish_reason is not None:
+            finish = _finish(last.finish_reason) if last.finish_reason else None
+            yield chunk(text, finish, lps)

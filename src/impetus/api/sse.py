@@ -22,14 +22,27 @@ HEADERS = [
 ]
 
 
+NDJSON_HEADERS = [
+    (b"content-type", b"application/x-ndjson"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
 def event(data: str) -> str:
     return f"data: {data}\n\n"
 
 
 class EventStreamResponse(Response):
     # A Response subclass only so FastAPI passes it through untouched; __call__ is our own.
-    def __init__(self, chunks: AsyncIterator[str], on_disconnect: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        chunks: AsyncIterator[str],
+        on_disconnect: Callable[[], None],
+        headers: list[tuple[bytes, bytes]] = HEADERS,
+    ) -> None:
         self.chunks = chunks
+        self.stream_headers = headers
         self.on_disconnect = on_disconnect
         self.status_code = 200
         self.background = None
@@ -42,7 +55,7 @@ class EventStreamResponse(Response):
                 return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.start", "status": 200, "headers": self.stream_headers})
         watcher = asyncio.create_task(self._watch(receive))
         try:
             async for chunk in self.chunks:

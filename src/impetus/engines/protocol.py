@@ -29,6 +29,8 @@ class SamplingParams:
     max_tokens: int | None = None  # None = until the context is full
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False
+    grammar: str | None = None  # GBNF (root rule "root"); constrains every sampled token
+    logprobs: int | None = None  # None = off; k >= 0 = each token's logprob and top-k alternatives
 
     @property
     def greedy(self) -> bool:
@@ -44,6 +46,16 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class TokenLogprob:
+    """The model's log-probability of a sampled token (before sampling transforms), and the
+    `top` most likely alternatives as (token id, logprob), best first."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
 class TokenEvent:
     """One step of output for one request. The last event has a finish_reason."""
 
@@ -51,6 +63,8 @@ class TokenEvent:
     token_ids: tuple[int, ...] = ()
     finish_reason: FinishReason | None = None
     error: str | None = None
+    logprob: TokenLogprob | None = None  # set when the request asked for logprobs
+    stop_sequence: str | None = None  # on the last event: the stop string that ended it
 
 
 @dataclass

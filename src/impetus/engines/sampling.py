@@ -12,12 +12,37 @@ from impetus.engines.llama_ctypes import ll
 from impetus.engines.protocol import SamplingParams
 
 
+class GrammarError(ValueError):
+    """llama.cpp could not parse a GBNF grammar."""
+
+
+def grammar_sampler(vocab: object, grammar: str) -> object:
+    """A llama.cpp grammar sampler for a GBNF grammar whose start rule is `root`."""
+    ptr = ll.llama_sampler_init_grammar(vocab, grammar.encode(), b"root")
+    if not ptr:
+        raise GrammarError("the grammar could not be parsed")
+    return ptr
+
+
+def check_grammar(vocab: object, grammar: str) -> None:
+    """Raise GrammarError if llama.cpp would refuse `grammar` (cheap; safe off the engine thread:
+    it only reads the vocabulary)."""
+    ll.llama_sampler_free(grammar_sampler(vocab, grammar))
+
+
 class Sampler:
-    def __init__(self, params: SamplingParams, n_vocab: int) -> None:
+    def __init__(self, params: SamplingParams, n_vocab: int, vocab: object = None) -> None:
         chain_params = ll.llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self.ptr = ll.llama_sampler_chain_init(chain_params)
         add = lambda s: ll.llama_sampler_chain_add(self.ptr, s)  # noqa: E731
+        if params.grammar is not None:
+            # First: every later sampler only ever sees tokens the grammar allows.
+            try:
+                add(grammar_sampler(vocab, params.grammar))
+            except GrammarError:
+                self.close()
+                raise
         if (
             params.presence_penalty
             or params.frequency_penalty

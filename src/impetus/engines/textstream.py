@@ -16,6 +16,7 @@ class TextStream:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
         self.stopped = False
+        self.matched: str | None = None  # the stop string that ended the text
 
     def push(self, piece: bytes) -> str:
         """Add one token's bytes; return the text that is now safe to emit.
@@ -28,8 +29,10 @@ class TextStream:
         if not self._stops:
             self._held = ""
             return text
-        cut = min((i for i in (text.find(s) for s in self._stops) if i >= 0), default=-1)
+        found = [(i, s) for s in self._stops if (i := text.find(s)) >= 0]
+        cut = min(found)[0] if found else -1
         if cut >= 0:
+            self.matched = min(found)[1]
             self.stopped = True
             self._held = ""
             return text[:cut]

@@ -1,0 +1,239 @@
+"""The Anthropic Messages wire format: POST /v1/messages and /v1/messages/count_tokens."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+
+from impetus.api import tools
+from impetus.api.anthropic_schemas import CountTokensRequest, MessagesRequest
+from impetus.api.generation import collect, constrain, record_tokens, render_chat, submit
+from impetus.api.sse import EventStreamResponse
+from impetus.api.tools import Tool, ToolCall
+from impetus.engines.protocol import Generation
+from impetus.server.errors import ApiError
+
+router = APIRouter()
+
+
+def _messages(req: CountTokensRequest) -> list[dict]:
+    """Anthropic messages (content blocks) → neutral messages (see `tools.prepare`)."""
+    out: list[dict] = []
+    system = req.system_text()
+    if system:
+        out.append({"role": "system", "content": system})
+    names: dict[str, str] = {}
+    for i, m in enumerate(req.messages):
+        if isinstance(m.content, str):
+            out.append({"role": m.role, "content": m.content})
+            continue
+        text: list[str] = []
+        calls: list[ToolCall] = []
+        for j, block in enumerate(m.content):
+            where = f"messages.{i}.content.{j}"
+            if block.type == "text":
+                text.append(block.text)
+            elif block.type == "tool_use" and m.role == "assistant":
+                calls.append(ToolCall(block.name, json.dumps(block.input), block.id))
+                names[block.id] = block.name
+            elif block.type == "tool_result" and m.role == "user":
+                body = block.text()
+                out.append(
+                    {
+                        "role": "tool",
+                        "content": f"Error: {body}" if block.is_error else body,
+                        "tool_call_id": block.tool_use_id,
+                        "name": names.get(block.tool_use_id, ""),
+                    }
+                )
+            else:
+                raise ApiError(
+                    400, f"content block type '{block.type}' is not supported here", param=where
+                )
+        if text or calls:
+            msg: dict = {"role": m.role, "content": "".join(text)}
+            if calls:
+                msg["tool_calls"] = calls
+            out.append(msg)
+    return out
+
+
+def _tool_plan(req: CountTokensRequest) -> tuple[list[Tool], str, tools.Plan]:
+    defs = [Tool(t.name, t.description, t.input_schema) for t in req.tools or []]
+    tc = req.tool_choice
+    parallel = not (tc and tc.disable_parallel_tool_use)
+    if tc is None:
+        choice = "auto" if defs else "none"
+    elif tc.type == "tool":
+        if not tc.name:
+            raise ApiError(400, "tool_choice.name is required for type 'tool'", "tool_choice")
+        choice = tc.name
+    else:
+        choice = {"auto": "auto", "any": "required", "none": "none"}[tc.type]
+    if choice == "auto" and not defs:
+        choice = "none"
+    if choice != "none" and not defs:
+        raise ApiError(400, "tool_choice needs tools", param="tool_choice")
+    return defs, choice, tools.plan(defs, choice, parallel=parallel)
+
+
+def _prompt(engine, req: CountTokensRequest) -> tuple[list[int], tools.Plan]:
+    defs, choice, plan = _tool_plan(req)
+    messages, template_vars = tools.prepare(_messages(req), defs, choice, engine.info.chat_template)
+    return render_chat(engine, messages, **template_vars), plan
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(req: CountTokensRequest, request: Request) -> dict:
+    engine = await request.app.state.runtime.acquire(req.model)
+    tokens, _ = _prompt(engine, req)
+    return {"input_tokens": len(tokens)}
+
+
+def _stop_reason(finish: str | None, stop_sequence: str | None, calls: list) -> str:
+    if calls:
+        return "tool_use"
+    if finish == "length":
+        return "max_tokens"
+    if stop_sequence:
+        return "stop_sequence"
+    return "end_turn"
+
+
+def _tool_use(call: ToolCall) -> dict:
+    return {"type": "tool_use", "id": _tool_id(call), "name": call.name, "input": call.args()}
+
+
+def _tool_id(call: ToolCall) -> str:
+    return call.id.replace("call_", "toolu_", 1)
+
+
+@router.post("/v1/messages")
+async def messages(req: MessagesRequest, request: Request):
+    engine = await request.app.state.runtime.acquire(req.model)
+    tokens, plan = _prompt(engine, req)
+    params = constrain(engine, req.sampling(), plan.grammar)
+    mid = "msg_" + secrets.token_hex(12)
+    gen = submit(engine, tokens, params, mid)
+    model = engine.info.name
+    if req.stream:
+        source = _stream(gen, request, mid, model, plan.tools_active)
+        return EventStreamResponse(source, on_disconnect=gen.cancel)
+    result = await collect(gen, request)
+    text, calls = tools.parse(result.text) if plan.tools_active else (result.text, [])
+    content: list[dict] = [{"type": "text", "text": text}] if text or not calls else []
+    content += [_tool_use(c) for c in calls]
+    return {
+        "id": mid,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": _stop_reason(result.finish_reason, result.stop_sequence, calls),
+        "stop_sequence": result.stop_sequence,
+        "usage": {
+            "input_tokens": gen.usage.prompt_tokens,
+            "output_tokens": gen.usage.completion_tokens,
+            "cache_read_input_tokens": gen.usage.cached_tokens,
+        },
+    }
+
+
+def _event(name: str, data: dict) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+async def _stream(
+    gen: Generation, request: Request, mid: str, model: str, tools_active: bool
+) -> AsyncIterator[str]:
+    split = tools.ToolStream() if tools_active else None
+    index = 0
+    text_open = False
+
+    def open_text() -> str:
+        nonlocal text_open
+        text_open = True
+        block = {"type": "text", "text": ""}
+        return _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": block},
+        )
+
+    def text_delta(text: str) -> str:
+        delta = {"type": "text_delta", "text": text}
+        return _event(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
+
+    def stop_block() -> str:
+        return _event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+    try:
+        start = {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": {"input_tokens": gen.usage.prompt_tokens, "output_tokens": 0},
+        }
+        yield _event("message_start", {"type": "message_start", "message": start})
+        finish, stop_sequence, calls = None, None, []
+        async for batch in gen.batches():
+            last = batch[-1]
+            if last.finish_reason == "error":
+                err = {"type": "api_error", "message": f"generation failed: {last.error}"}
+                yield _event("error", {"type": "error", "error": err})
+                return
+            text = "".join(e.text for e in batch)
+            if split is not None:
+                text = split.feed(text)
+            out = ""
+            if text:
+                out += ("" if text_open else open_text()) + text_delta(text)
+            if last.finish_reason is not None:
+                finish, stop_sequence = last.finish_reason, last.stop_sequence
+                if split is not None:
+                    rest, calls = split.finish()
+                    if rest:
+                        out += ("" if text_open else open_text()) + text_delta(rest)
+            if out:
+                yield out
+        if text_open or not calls:
+            if not text_open:
+                yield open_text()
+            yield stop_block()
+            index += 1
+        for call in calls:
+            block = {"type": "tool_use", "id": _tool_id(call), "name": call.name, "input": {}}
+            yield _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": index, "content_block": block},
+            )
+            delta = {"type": "input_json_delta", "partial_json": call.arguments}
+            yield _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": index, "delta": delta},
+            )
+            yield stop_block()
+            index += 1
+        yield _event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {
+                    "stop_reason": _stop_reason(finish, stop_sequence, calls),
+                    "stop_sequence": stop_sequence,
+                },
+                "usage": {"output_tokens": gen.usage.completion_tokens},
+            },
+        )
+        yield _event("message_stop", {"type": "message_stop"})
+    finally:
+        gen.cancel()
+        record_tokens(request, gen)
