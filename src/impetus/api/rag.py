@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from impetus.api.embeddings import get_embedder
+from impetus.api.rag_chat import RagChatRequest, dedicated_chat
 from impetus.api.sse import EventStreamResponse, event
 from impetus.server.errors import ApiError
 
@@ -205,3 +206,10 @@ async def search(name: str, body: SearchRequest, request: Request) -> dict:
         weight=body.weight,
     )
     return {"object": "list", "data": hits}
+
+
+@router.post("/chat")
+async def rag_chat(body: RagChatRequest, request: Request):
+    """Chat over collections: a chat completion body plus `collections`, `k`, `mode`,
+    `filters`; the answer carries `citations` (see `impetus.api.rag_chat`)."""
+    return await dedicated_chat(body, request)
