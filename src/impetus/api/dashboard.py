@@ -58,7 +58,8 @@ class Sampler:
             "rss_bytes": proc.memory_info().rss,
             "cpu_percent": proc.cpu_percent(None),
             "cpu_count": psutil.cpu_count() or 1,
-            # Mean TTFT of the requests that got their first token since the last snapshot.
+            # Mean TTFT of the requests that finished since the last snapshot (the histogram is
+            # updated when a request ends); null when none did.
             "ttft_ms": round((ttft_sum - prev_sum) / new * 1000, 2) if new > 0 else None,
             "tokens_per_second": 0.0,
             "active_requests": 0,
