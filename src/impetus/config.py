@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest JSON body.")
     queue_size: int = Field(64, ge=1, description="Requests allowed to wait for a slot.")
     data_dir: Path = Field(default_factory=default_data_dir, description="Models, logs, indexes.")
+    rag_server: str | None = Field(
+        None, description="Chroma server URL for RAG collections; none keeps them in-process."
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
     extra_model_dirs: list[Path] = Field(
         default_factory=list, description="More folders scanned for models."

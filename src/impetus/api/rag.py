@@ -35,12 +35,13 @@ async def get_rag(app: FastAPI) -> RagService:
     async with lock:
         if getattr(app.state, "rag", None) is None:
             embedder = await get_embedder(app)
-            root = app.state.settings.data_dir / "rag"
+            settings = app.state.settings
+            root = settings.data_dir / "rag"
 
             def make():
-                from impetus.rag.service import RagService
+                from impetus.rag.service import RagService, open_store
 
-                return RagService(root, embedder)
+                return RagService(root, embedder, store=open_store(root, settings.rag_server))
 
             app.state.rag = await asyncio.to_thread(make)
     return app.state.rag

@@ -70,6 +70,47 @@ def mlx(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
     report.write_section(out, "mlx", f"## MLX engine\n\n{report.stamp(cmd)}\n\n{body}")
 
 
+@bench_app.command("rag")
+def rag_(
+    out: OutOpt = Path("BENCHMARKS.md"),
+    stores: Annotated[str, typer.Option(help="Comma-separated stores.")] = "lancedb",
+    sizes: Annotated[str, typer.Option(help="Comma-separated collection sizes.")] = "10000,100000",
+    work: Annotated[Path, typer.Option(help="Scratch folder.")] = Path("/tmp/impetus-bench-rag"),
+    timeout: Annotated[float, typer.Option(help="Seconds per build or query phase.")] = 1800,
+    embed: Annotated[bool, typer.Option(help="Also embedding throughput and PDF pages/s.")] = True,
+) -> None:
+    """Vector stores on the same data (ingest, latency, recall, RSS, disk, open time), latency vs
+    collection size for our store, embedding throughput and pages/s. Results accumulate in
+    docs/bench/rag-stores.json; each store runs niced in its own processes."""
+    from impetus.bench import rag
+
+    results = rag.run(
+        stores.split(","),
+        [int(s) for s in sizes.split(",")],
+        work,
+        log=lambda m: typer.echo(m, err=True),
+        timeout=timeout,
+    )
+    root = out.parent
+    merged = rag.merge(root / "docs" / "bench" / "rag-stores.json", results)
+    body = rag.render(merged)
+    plot = root / "docs" / "images" / "bench-rag-latency.png"
+    if rag.plot(merged, plot):
+        body += f"\n![latency vs collection size]({plot.relative_to(root)})\n"
+    if embed:
+        emb = rag.embedding_throughput()
+        body += (
+            f"\nEmbedding (all-MiniLM-L6-v2, llama.cpp, {emb['threads']} threads): "
+            f"{emb['embed_chunks_per_s']} chunks/s of ~150 words ({emb['embed_tokens_per_s']} tokens/s); "
+            f"PDF ingestion end to end: {emb['pdf_pages_per_s']} pages/s ({emb['pdf_chunks']} chunks).\n"
+        )
+    typer.echo(body)
+    cmd = "impetus bench rag"
+    report.write_section(
+        out, "rag", f"## RAG: vector stores and retrieval\n\n{report.stamp(cmd)}\n\n{body}"
+    )
+
+
 @bench_app.command("all")
 def all_(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
     """Start-up, serving and the tray (several minutes; builds llama-server the first time)."""

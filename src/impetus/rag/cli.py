@@ -18,11 +18,13 @@ rag_app = typer.Typer(help="Retrieval: collections, ingestion and search.", no_a
 def _service(resume: bool = True):
     from impetus.config import Settings
     from impetus.rag.embed import load_default_embedder
-    from impetus.rag.service import RagService
+    from impetus.rag.service import RagService, open_store
 
     settings = Settings()
     embedder = load_default_embedder(settings.models_dir, n_threads=settings.threads)
-    return RagService(settings.data_dir / "rag", embedder, resume=resume)
+    root = settings.data_dir / "rag"
+    store = open_store(root, settings.rag_server)
+    return RagService(root, embedder, store=store, resume=resume)
 
 
 def _fail(msg: str) -> typer.Exit:

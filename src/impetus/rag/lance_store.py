@@ -9,6 +9,7 @@ only, so nothing pays for them until RAG is used.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -201,7 +202,8 @@ class LanceCollection:
         rows = self.chunks.count_rows()
         if ("vector",) not in indexed and rows >= ANN_MIN_ROWS:
             self.build_vector_index(rows)
-        self.chunks.optimize()
+        # Old versions go after a minute: long enough for a search that started on one.
+        self.chunks.optimize(cleanup_older_than=dt.timedelta(minutes=1))
 
     def build_vector_index(self, rows: int | None = None) -> None:
         rows = rows or self.chunks.count_rows()

@@ -16,16 +16,27 @@ from pathlib import Path
 
 from impetus.rag.ingest import Ingestor, Item, Job, expand, new_job_id, run_job
 from impetus.rag.lance_store import LanceStore
-from impetus.rag.store import Hit, Mode, parse_filters
+from impetus.rag.store import Hit, Mode, Store, parse_filters
 
 log = logging.getLogger("impetus.rag")
 
 
+def open_store(root: Path, server: str | None) -> Store:
+    """The in-process store under `root`, or collections on a Chroma server."""
+    if server:
+        from impetus.rag.chroma_store import ChromaStore
+
+        return ChromaStore(server)
+    return LanceStore(root / "collections")
+
+
 class RagService:
-    def __init__(self, root: Path, embedder, *, resume: bool = True) -> None:
+    def __init__(
+        self, root: Path, embedder, *, store: Store | None = None, resume: bool = True
+    ) -> None:
         self.root = root
         self.embedder = embedder
-        self.store = LanceStore(root / "collections")
+        self.store = store or LanceStore(root / "collections")
         self.jobs_dir = root / "jobs"
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.ingestor = Ingestor(embedder)

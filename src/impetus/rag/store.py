@@ -189,6 +189,9 @@ class Collection(Protocol):
     def optimize(self) -> None:
         """Bring indexes up to date after writes."""
 
+    def repair(self) -> int:
+        """Remove chunks of documents whose write or delete was cut short; how many."""
+
 
 class Store(Protocol):
     def create(self, name: str, dim: int) -> Collection: ...
