@@ -95,6 +95,7 @@ class _LiveCollector:
         ready = GaugeMetricFamily("impetus_ready", "1 when a model is loaded and serving")
         ready.add_metric([], 1.0 if self.runtime.state == "ready" else 0.0)
         yield ready
+        yield from self._models()
         engine = self.runtime.engine
         if engine is None:
             return
@@ -141,3 +142,27 @@ class _LiveCollector:
         )
         cached.add_metric([model], s["prompt_tokens_cached"])
         yield cached
+
+    def _models(self):
+        """Per loaded model: load time and estimated memory (weights + KV cache)."""
+        manager = getattr(self.runtime, "manager", None)
+        if manager is None:
+            return
+        entries = manager.loaded()
+        load = GaugeMetricFamily(
+            "impetus_model_load_seconds", "Time the model took to load", labels=["model"]
+        )
+        mem = GaugeMetricFamily(
+            "impetus_model_memory_bytes", "Estimated memory of a loaded model", labels=["model"]
+        )
+        for e in entries:
+            load.add_metric([e.name], e.load_seconds)
+            mem.add_metric([e.name], float(e.memory_bytes))
+        yield load
+        yield mem
+        n = GaugeMetricFamily("impetus_models_loaded", "Models in memory")
+        n.add_metric([], len(entries))
+        yield n
+        budget = GaugeMetricFamily("impetus_memory_budget_bytes", "Memory budget for models")
+        budget.add_metric([], manager.budget)
+        yield budget

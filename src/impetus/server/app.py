@@ -72,10 +72,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
             allow_headers=["*"],
             expose_headers=["retry-after"],
         ),
+        # Model uploads stream to disk under their own limit (max_upload_bytes).
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,
-            exempt=("/v1/rag/upload/",),
+            exempt=("/admin/models", "/v1/rag/upload/"),
         ),
         # The dashboard's files load without a key; the UI then asks for one.
         Middleware(StaticUIMiddleware),
@@ -106,4 +107,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(dashboard.router)
     app.include_router(embeddings.router)
     app.include_router(rag.router)
+    from impetus.api import admin
+
+    app.include_router(admin.router)
     return app

@@ -1,11 +1,13 @@
 """What the server has loaded, and whether it is ready.
 
-The model loads on a worker thread after the socket is open, so `/health` answers at once
-(503 "loading", then 200 "ready") and a large model does not delay start-up.
+The default model loads on a worker thread after the socket is open, so `/health` answers at
+once (503 "loading", then 200 "ready") and a large model does not delay start-up. Other models
+load on demand through the `ModelManager` (src/impetus/models/manager.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import platform
 import sys
@@ -16,7 +18,8 @@ from typing import Literal
 
 from impetus.config import Settings
 from impetus.engines.llamacpp import LlamaCppEngine
-from impetus.models.resolve import resolve_model_path
+from impetus.models import bundled
+from impetus.models.manager import ModelManager
 from impetus.server.errors import ApiError
 
 log = logging.getLogger("impetus.runtime")
@@ -38,25 +41,47 @@ def choose_engine(path: Path, requested: str) -> str:
     return "llama.cpp"
 
 
-def load_engine(path: Path, s: Settings):
+def load_engine(path: Path, s: Settings, model_id: str | None = None):
     if choose_engine(path, s.engine) == "mlx":
         from impetus.engines.mlx_engine import MlxEngine
 
-        return MlxEngine(path, ctx=s.ctx, parallel=s.parallel, max_waiting=s.queue_size)
+        return MlxEngine(
+            path, ctx=s.ctx, parallel=s.parallel, max_waiting=s.queue_size, model_id=model_id
+        )
     return LlamaCppEngine(
-        path, ctx=s.ctx, parallel=s.parallel, threads=s.threads, max_waiting=s.queue_size
+        path,
+        ctx=s.ctx,
+        parallel=s.parallel,
+        threads=s.threads,
+        max_waiting=s.queue_size,
+        model_id=model_id,
     )
 
 
 class Runtime:
+    """The server's models: the default one (loaded at start-up, pinned) and any others,
+    loaded on demand by `acquire()` through the `ModelManager` (`self.manager`)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.state: State = "starting"
         self.error: str | None = None
-        self.engine: LlamaCppEngine | None = None
         self.started = time.time()
-        self.load_seconds: float | None = None
         self._thread: threading.Thread | None = None
+        self.manager = ModelManager(settings, load_engine)
+
+    @property
+    def engine(self):
+        """The default model's engine (None until it is loaded)."""
+        name = self.manager.default_name
+        entry = self.manager.get_loaded(name) if name else None
+        return entry.engine if entry else None
+
+    @property
+    def load_seconds(self) -> float | None:
+        name = self.manager.default_name
+        entry = self.manager.get_loaded(name) if name else None
+        return entry.load_seconds if entry else None
 
     def start_loading(self) -> None:
         self.state = "loading"
@@ -68,19 +93,20 @@ class Runtime:
             self._thread.join(timeout)
 
     def _load(self) -> None:
-        t0 = time.perf_counter()
         s = self.settings
+        registry = self.manager.registry
         try:
-            path = resolve_model_path(s.model, s.models_dir)
-            engine = load_engine(path, s)
-            info = engine.info
-            self.engine = engine
-            self.load_seconds = time.perf_counter() - t0
+            spec = s.model
+            if not spec or spec == "default":
+                spec = str(bundled.install(s.models_dir))
+            rec = registry.resolve(spec)
+            entry = self.manager.load_sync(rec, pin=True)
+            info = entry.engine.info
             self.state = "ready"
             log.info(
                 "model=%s ready in %.2fs (ctx=%d, slots=%d)",
                 info.name,
-                self.load_seconds,
+                entry.load_seconds,
                 info.context_length,
                 s.parallel,
             )
@@ -88,9 +114,24 @@ class Runtime:
             self.error = str(exc)
             self.state = "error"
             log.error("model failed to load: %s", exc)
+        try:  # after the default model, so a big folder does not delay start-up
+            _, bad = registry.scan()
+            for path, reason in bad.items():
+                log.warning("not a usable model, skipped: %s (%s)", path, reason)
+        except Exception as exc:
+            log.error("model folder scan failed: %s", exc)
 
-    def engine_for(self, model: str | None) -> LlamaCppEngine:
-        """The engine serving `model`, or an ApiError the client can act on."""
+    def engine_for(self, model: str | None):
+        """A loaded engine for `model` without loading anything (ApiError otherwise)."""
+        self._check_default(model)
+        entry = self.manager.get_loaded(self.manager.resolve(model).name)
+        if entry is None:
+            raise ApiError(409, f"the model '{model}' is not loaded", code="model_not_loaded")
+        return entry.engine
+
+    def _check_default(self, model: str | None) -> None:
+        if model and model != "default":
+            return
         if self.state in ("starting", "loading"):
             raise ApiError(
                 503,
@@ -101,28 +142,22 @@ class Runtime:
             )
         if self.state != "ready" or self.engine is None:
             raise ApiError(503, f"no model is loaded: {self.error}", type="server_error")
-        engine = self.engine
-        if model and model not in engine.aliases:
-            raise ApiError(
-                404,
-                f"the model '{model}' does not exist; available: {engine.info.name}",
-                param="model",
-                code="model_not_found",
-            )
-        return engine
 
-    async def acquire(self, model: str | None):
-        """The engine for `model`, loading it if needed (issue #7 adds on-demand loading; today
-        it is the one loaded model). Routers call this, never `self.engine` directly."""
-        return self.engine_for(model)
+    async def acquire(self, model: str | None, keep_alive: str | float | None = None):
+        """The engine for `model` (a registry name, alias or path; None = the default),
+        loading it if needed. Routers call this, then `engine.submit()` without awaiting in
+        between. `keep_alive` is Ollama's: how long the model stays loaded once idle."""
+        if self.state in ("starting", "loading") and model and model != "default":
+            # The default may be the one asked for by another name: wait for it to load.
+            await asyncio.to_thread(self.wait_loaded, 120)
+        self._check_default(model)
+        return await self.manager.acquire(model, keep_alive)
 
     def loaded_engines(self) -> list:
         """Engines in memory now (for /api/ps, /admin/models)."""
-        return [self.engine] if self.engine is not None else []
+        return [e.engine for e in self.manager.loaded()]
 
     def close(self) -> None:
         self.state = "stopping"
         self.wait_loaded(timeout=30)
-        if self.engine is not None:
-            self.engine.close()
-            self.engine = None
+        self.manager.close()
