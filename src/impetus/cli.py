@@ -150,6 +150,12 @@ def _register_subcommands() -> None:
     app.add_typer(service_app, name="service")
     bench_app.command("tray")(bench_tray)
     app.add_typer(bench_app, name="bench")
+    from impetus.models.cli import models_app, ps
+    from impetus.models.cli import pull as models_pull
+
+    app.add_typer(models_app, name="models")
+    app.command("ps")(ps)
+    app.command("pull")(models_pull)
     app.add_typer(rag_app, name="rag")
 
 

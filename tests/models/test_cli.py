@@ -1,0 +1,74 @@
+"""`impetus pull`, `impetus models ...` and `impetus ps` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import MODEL_ID, MODEL_PATH, ServerProcess, free_port
+from tests.models.fake_hub import FakeHub
+from tests.models.files import copy_model, truncated_model
+
+REPO = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF"
+
+
+def run(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "impetus", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"IMPETUS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+
+
+def test_pull_list_show_rm(env, tmp_path):
+    hub = FakeHub()
+    hub.add(REPO, "smollm2-135m-instruct-q4_1.gguf", MODEL_PATH)
+    hub.add("acme/broken", "broken.gguf", truncated_model(tmp_path / "b.gguf"))
+    hub.start()
+    try:
+        env = {**env, "HF_ENDPOINT": hub.url}
+        out = run("pull", REPO, env=env).stdout
+        assert "smollm2-135m-instruct-q4_1" in out and "sha256:" in out
+        bad = run("models", "pull", "acme/broken", env=env, check=False)
+        assert bad.returncode == 1 and "truncated" in bad.stderr
+    finally:
+        hub.stop()
+    listed = json.loads(run("models", "list", "--json", env=env).stdout)
+    assert [m["name"] for m in listed] == ["smollm2-135m-instruct-q4_1"]
+    shown = json.loads(run("models", "show", "smollm2:135m", env=env).stdout)
+    assert shown["metadata"]["general.architecture"] == "llama"
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert "deleted" in run("models", "rm", "smollm2:135m", "--url", dead, env=env).stdout
+    assert json.loads(run("models", "list", "--json", env=env).stdout) == []
+    missing = run("models", "show", "nope", env=env, check=False)
+    assert missing.returncode == 1 and "no model named" in missing.stderr
+
+
+def test_load_unload_ps_against_a_server(env, tmp_path):
+    copy_model(tmp_path / "data" / "models" / "gamma.gguf")
+    srv = ServerProcess("--ctx", "512", env=env)
+    try:
+        srv.wait_ready()
+        out = run("models", "load", "gamma", "--keep-alive", "10m", "--url", srv.url, env=env)
+        assert "loaded gamma" in out.stdout
+        ps = run("ps", "--url", srv.url, env=env).stdout
+        assert "gamma" in ps and MODEL_ID in ps and "pinned" in ps
+        out = run("models", "unload", "gamma", "--url", srv.url, env=env).stdout
+        assert "unloaded gamma" in out
+        assert "gamma" not in run("ps", "--url", srv.url, env=env).stdout
+    finally:
+        srv.stop()
