@@ -149,6 +149,9 @@ def _register_subcommands() -> None:
     app.command("tray")(tray)
     app.add_typer(service_app, name="service")
     bench_app.command("tray")(bench_tray)
+    from impetus.bench.models import bench_models
+
+    bench_app.command("models")(bench_models)
     app.add_typer(bench_app, name="bench")
     from impetus.models.cli import models_app, ps
     from impetus.models.cli import pull as models_pull
