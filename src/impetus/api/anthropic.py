@@ -69,7 +69,7 @@ def _tool_plan(req: CountTokensRequest) -> tuple[list[Tool], str, tools.Plan]:
         choice = "auto" if defs else "none"
     elif tc.type == "tool":
         if not tc.name:
-            raise ApiError(400, "tool_choice.name is required for type 'tool'", "tool_choice")
+            raise ApiError(400, "tool_choice.name is required for type 'tool'", param="tool_choice")
         choice = tc.name
     else:
         choice = {"auto": "auto", "any": "required", "none": "none"}[tc.type]

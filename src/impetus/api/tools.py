@@ -100,7 +100,9 @@ def json_object_grammar() -> str:
 def _tool_call_rules(conv, tools: list[Tool], choice: ToolChoice, parallel: bool) -> str:
     chosen = tools if choice in ("auto", "required") else [t for t in tools if t.name == choice]
     if not chosen:
-        raise ApiError(400, f"tool_choice names '{choice}', which is not in tools", "tool_choice")
+        raise ApiError(
+            400, f"tool_choice names '{choice}', which is not in tools", param="tool_choice"
+        )
     alts = []
     for i, tool in enumerate(chosen):
         args = _visit(conv, tool.parameters or {"type": "object"}, f"args{i}", "tools.parameters")
@@ -231,13 +233,17 @@ def parse(text: str) -> tuple[str, list[ToolCall]]:
     (e.g. cut off by max_tokens) stays content."""
     if not text.lstrip().startswith(OPEN):
         return text, []
-    calls = []
+    calls: list[ToolCall] = []
+    seen = set()
     for body in _CALL_RE.findall(text):
         try:
             obj = json.loads(body)
-            calls.append(ToolCall(str(obj["name"]), json.dumps(obj["arguments"])))
+            call = ToolCall(str(obj["name"]), json.dumps(obj["arguments"], ensure_ascii=False))
         except (ValueError, KeyError, TypeError):
             return text, []
+        if (call.name, call.arguments) not in seen:  # small models repeat a call verbatim
+            seen.add((call.name, call.arguments))
+            calls.append(call)
     return ("", calls) if calls else (text, [])
 
 

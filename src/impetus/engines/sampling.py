@@ -6,7 +6,10 @@ a seeded request gives the same text whether it runs alone or batched with other
 
 from __future__ import annotations
 
+import ctypes
 import random
+
+import numpy as np
 
 from impetus.engines.llama_ctypes import ll
 from impetus.engines.protocol import SamplingParams
@@ -31,18 +34,25 @@ def check_grammar(vocab: object, grammar: str) -> None:
 
 
 class Sampler:
+    """The chain for one sequence. A grammar, when given, comes first: conceptually every
+    later sampler sees only the tokens it allows. (In practice the chain's pick is checked
+    against the grammar first, and the whole vocabulary is filtered only when the pick is
+    refused, as llama.cpp's common sampler does: most picks pass, and filtering 50k tokens
+    every step would cost more than the decode.)"""
+
     def __init__(self, params: SamplingParams, n_vocab: int, vocab: object = None) -> None:
         chain_params = ll.llama_sampler_chain_default_params()
         chain_params.no_perf = True
+        self.grammar = None
         self.ptr = ll.llama_sampler_chain_init(chain_params)
         add = lambda s: ll.llama_sampler_chain_add(self.ptr, s)  # noqa: E731
         if params.grammar is not None:
-            # First: every later sampler only ever sees tokens the grammar allows.
             try:
-                add(grammar_sampler(vocab, params.grammar))
+                self.grammar = grammar_sampler(vocab, params.grammar)
             except GrammarError:
                 self.close()
                 raise
+            self._candidates = _Candidates(n_vocab)
         if (
             params.presence_penalty
             or params.frequency_penalty
@@ -72,9 +82,67 @@ class Sampler:
 
     def sample(self, ctx_ptr: object, index: int) -> int:
         """Sample (and accept) the next token from batch output `index`."""
-        return int(ll.llama_sampler_sample(self.ptr, ctx_ptr, index))
+        if self.grammar is None:
+            return int(ll.llama_sampler_sample(self.ptr, ctx_ptr, index))
+        cand = self._candidates
+        logits = ll.llama_get_logits_ith(ctx_ptr, index)
+        token = cand.pick(self.ptr, logits)
+        if not cand.allows(self.grammar, token):
+            cand.load(logits)
+            ll.llama_sampler_apply(self.grammar, ctypes.byref(cand.array))
+            token = cand.pick(self.ptr, None)
+        ll.llama_sampler_accept(self.grammar, token)
+        ll.llama_sampler_accept(self.ptr, token)
+        return token
 
     def close(self) -> None:
         if self.ptr:
             ll.llama_sampler_free(self.ptr)
             self.ptr = None
+        if self.grammar:
+            ll.llama_sampler_free(self.grammar)
+            self.grammar = None
+
+
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
+class _Candidates:
+    """A reusable llama_token_data_array over the whole vocabulary, filled from a logits row."""
+
+    def __init__(self, n_vocab: int) -> None:
+        self.n_vocab = n_vocab
+        self.data = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        self.array = ll.llama_token_data_array()
+        self.one = np.zeros(1, dtype=_TOKEN_DATA)
+        self.one_array = ll.llama_token_data_array()
+        self._ptr = ctypes.cast(self.data.ctypes.data, ctypes.POINTER(ll.llama_token_data))
+        self._one_ptr = ctypes.cast(self.one.ctypes.data, ctypes.POINTER(ll.llama_token_data))
+
+    def load(self, logits) -> None:
+        row = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+        self.data["id"] = np.arange(self.n_vocab, dtype=np.int32)
+        self.data["logit"] = row
+        self.data["p"] = 0.0
+        self.array.data = self._ptr
+        self.array.size = self.n_vocab
+        self.array.selected = -1
+        self.array.sorted = False
+
+    def pick(self, chain: object, logits) -> int:
+        """Apply the chain (without accepting) and return the token it selects."""
+        if logits is not None:
+            self.load(logits)
+        ll.llama_sampler_apply(chain, ctypes.byref(self.array))
+        sel = self.array.selected
+        # The chain may have shrunk/sorted the array in place: read through its own pointer.
+        return int(self.array.data[sel].id)
+
+    def allows(self, grammar: object, token: int) -> bool:
+        self.one[0] = (token, 1.0, 0.0)
+        self.one_array.data = self._one_ptr
+        self.one_array.size = 1
+        self.one_array.selected = -1
+        self.one_array.sorted = False
+        ll.llama_sampler_apply(grammar, ctypes.byref(self.one_array))
+        return bool(np.isfinite(self.one[0]["logit"]))
