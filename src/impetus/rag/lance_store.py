@@ -251,7 +251,7 @@ class LanceCollection:
             .distance_type("cosine")
             .nprobes(self.nprobes)
             .refine_factor(self.refine)
-            .ef(self.ef)
+            .ef(max(self.ef, k * self.refine))
             .limit(k)
         )
         if where:
