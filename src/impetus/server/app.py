@@ -102,6 +102,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     from impetus.api import anthropic
 
     app.include_router(anthropic.router)
+    from impetus.api import ollama
+
+    app.include_router(ollama.router)
     from impetus.api import dashboard
 
     app.include_router(dashboard.router)
