@@ -22,7 +22,8 @@ import pyarrow as pa
 
 from impetus.rag.store import ChunkRow, Condition, DocumentRow, Hit, Mode, rrf
 
-ANN_MIN_ROWS = 50_000
+ANN_MIN_ROWS = 20_000  # below this a vector search scans every row (exact)
+EXACT_FILTER_ROWS = 50_000  # filters matching at most this many rows are searched exactly
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _COLUMNS = {"start": "char_start", "end": "char_end"}
 
@@ -106,6 +107,7 @@ class LanceCollection:
             self.chunks = self.db.create_table("chunks", schema=chunk_schema(dim), exist_ok=True)
             self.docs = self.db.create_table("documents", schema=DOC_SCHEMA, exist_ok=True)
         self.dim = self.chunks.schema.field("vector").type.list_size
+        self.has_ann = any(i.columns == ["vector"] for i in self.chunks.list_indices())
         self.nprobes = 32
         self.refine = 4
         self.ef = 64
@@ -214,6 +216,7 @@ class LanceCollection:
             num_partitions=max(1, int(rows**0.5) // 4),
             replace=True,
         )
+        self.has_ann = True
 
     # -- reads ----------------------------------------------------------------------------
     def document(self, doc_id: str) -> DocumentRow | None:
@@ -256,7 +259,17 @@ class LanceCollection:
         )
         if where:
             q = q.where(where, prefilter=True)
+            if self._selective(where):
+                # An ANN index probes a few partitions, which may hold fewer than k of the
+                # filtered rows; a selective filter is cheaper, and exact, as a scan of its
+                # rows (found through the scalar indexes). Qdrant's query planner does the same.
+                q = q.bypass_vector_index()
         return [_hit(r, 1.0 - r["_distance"]) for r in q.to_list()]
+
+    def _selective(self, where: str) -> bool:
+        if not self.has_ann:
+            return False  # no ANN index: the search is exact anyway
+        return self.chunks.count_rows(where) <= EXACT_FILTER_ROWS
 
     def _keyword(self, text: str, k: int, where: str | None) -> list[Hit]:
         if not text.strip():
