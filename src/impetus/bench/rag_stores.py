@@ -46,7 +46,7 @@ class LanceBench:
             coll.chunks.add(coll._chunk_table(chunk_rows))
         coll._ensure_fts()
         coll.optimize()
-        coll.chunks.cleanup_old_versions(dt.timedelta(0))  # no reader to protect here
+        coll.chunks.optimize(cleanup_older_than=dt.timedelta(0))  # no reader to protect here
 
     def open(self) -> None:
         from impetus.rag.lance_store import LanceCollection
