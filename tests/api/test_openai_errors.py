@@ -54,7 +54,7 @@ def test_json_that_is_not_an_object_is_400(client):
         ("stop", 5),
         ("stop", ["ok", ""]),
         ("stream", "yes"),
-        ("n", 3),
+        ("n", 9),
     ],
 )
 def test_out_of_range_parameter_names_the_param(client, field, value):
