@@ -88,7 +88,7 @@ def test_overview_shows_live_tokens_per_second(server: ServerProcess, browser) -
 
 def test_pages_render_and_keyboard_navigation(server: ServerProcess, page) -> None:
     page.goto(server.url + "/settings")
-    assert page.get_by_test_id("server-status").inner_text() == "ready"
+    page.get_by_test_id("server-status").filter(has_text="ready").wait_for()
     screenshot(page, "settings")
     page.keyboard.press("Control+k")
     page.get_by_placeholder("Type a command or a page…").fill("models")
