@@ -19,6 +19,7 @@ WORDS = 30
 QUERIES = 200
 FILTER_SOURCE = "src-7"
 SEED = 7
+BLOCK = 20_000  # rows generated per random stream
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -44,20 +45,24 @@ def _vectors(rng: np.random.Generator, n: int, centres: np.ndarray) -> np.ndarra
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
-def rows(n: int, start: int = 0, batch: int = 20_000):
-    """Batches of (ids, vectors, texts, sources, years), the same for every store."""
+def rows(n: int, batch: int = 20_000):
+    """Batches of (ids, vectors, texts, sources, years), the same rows for every store and
+    every batch size (rows are generated in fixed blocks, then split into `batch`es)."""
     vocab = np.array(vocabulary())
     probs = _word_probs()
     centres = _centres()
-    for lo in range(start, n, batch):
-        hi = min(n, lo + batch)
+    for lo in range(0, n, BLOCK):
+        hi = min(n, lo + BLOCK)
         rng = np.random.default_rng([SEED, lo])
         vecs = _vectors(rng, hi - lo, centres)
         words = vocab[rng.choice(VOCAB, size=(hi - lo, WORDS), p=probs)]
         texts = [" ".join(w) for w in words]
         sources = [f"src-{i % SOURCES}" for i in range(lo, hi)]
         years = (2000 + (np.arange(lo, hi) * 7919) % 25).tolist()
-        yield list(range(lo, hi)), vecs, texts, sources, years
+        ids = list(range(lo, hi))
+        for a in range(0, hi - lo, batch):
+            b = a + batch
+            yield ids[a:b], vecs[a:b], texts[a:b], sources[a:b], years[a:b]
 
 
 def queries() -> tuple[np.ndarray, list[str]]:
