@@ -14,8 +14,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import gguf
-
 MAGIC = b"GGUF"
 _SCALARS = {
     0: "B",
@@ -124,6 +122,8 @@ class _Cursor:
 
 
 def _quantization(meta: dict, tensor_types: Counter) -> str:
+    import gguf
+
     ftype = meta.get("general.file_type")
     if isinstance(ftype, int):
         try:
@@ -153,6 +153,8 @@ def read_gguf(path: str | Path) -> GgufInfo:
 
 
 def _parse(path: Path, buf: mmap.mmap, size: int) -> GgufInfo:
+    import gguf  # the constants only (quant block sizes, architectures); numpy comes with it
+
     if buf[:4] != MAGIC:
         raise InvalidModel(f"{path.name} is not a GGUF model (bad magic bytes)")
     c = _Cursor(buf)

@@ -19,6 +19,9 @@ __all__ = ["ModelNotFound", "resolve_model_path"]
 def resolve_model_path(spec: str | None, models_dir: Path, extra_dirs: Iterable[Path] = ()) -> Path:
     if not spec or spec == "default":
         return bundled.install(models_dir)
+    path = Path(spec).expanduser()
+    if path.is_file():  # a path is used as given; the server reports a broken file itself
+        return path.resolve()
     # The registry lives next to the models folder (Settings.registry_path).
     registry = Registry(models_dir.parent / "registry.sqlite3", [models_dir, *extra_dirs])
     try:
