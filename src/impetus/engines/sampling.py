@@ -7,9 +7,8 @@ a seeded request gives the same text whether it runs alone or batched with other
 from __future__ import annotations
 
 import ctypes
+import math
 import random
-
-import numpy as np
 
 from impetus.engines.llama_ctypes import ll
 from impetus.engines.protocol import SamplingParams
@@ -104,22 +103,28 @@ class Sampler:
             self.grammar = None
 
 
-_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
-
-
 class _Candidates:
-    """A reusable llama_token_data_array over the whole vocabulary, filled from a logits row."""
+    """A reusable llama_token_data_array over the whole vocabulary, filled from a logits row.
+
+    numpy is imported here, not at module level: only grammar requests need it, and keeping
+    it out of start-up saves ~15 MiB of idle RSS.
+    """
 
     def __init__(self, n_vocab: int) -> None:
+        import numpy as np
+
+        token_data = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
         self.n_vocab = n_vocab
-        self.data = np.zeros(n_vocab, dtype=_TOKEN_DATA)
+        self.data = np.zeros(n_vocab, dtype=token_data)
         self.array = ll.llama_token_data_array()
-        self.one = np.zeros(1, dtype=_TOKEN_DATA)
+        self.one = np.zeros(1, dtype=token_data)
         self.one_array = ll.llama_token_data_array()
         self._ptr = ctypes.cast(self.data.ctypes.data, ctypes.POINTER(ll.llama_token_data))
         self._one_ptr = ctypes.cast(self.one.ctypes.data, ctypes.POINTER(ll.llama_token_data))
 
     def load(self, logits) -> None:
+        import numpy as np
+
         row = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
         self.data["id"] = np.arange(self.n_vocab, dtype=np.int32)
         self.data["logit"] = row
@@ -145,4 +150,4 @@ class _Candidates:
         self.one_array.selected = -1
         self.one_array.sorted = False
         ll.llama_sampler_apply(grammar, ctypes.byref(self.one_array))
-        return bool(np.isfinite(self.one[0]["logit"]))
+        return math.isfinite(float(self.one[0]["logit"]))

@@ -20,8 +20,6 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from impetus.engines.llama_ctypes import LlamaContext, LlamaModel
-import numpy as np
-
 from impetus.engines.protocol import (
     ContextLengthExceeded,
     FinishReason,
@@ -94,7 +92,7 @@ class Scheduler:
         *,
         context_limit: int,
         max_waiting: int = 64,
-        step_budget_ms: float = 50.0,
+        step_budget_ms: float = 75.0,
     ) -> None:
         self.model = model
         self.ctx = context
@@ -109,7 +107,7 @@ class Scheduler:
         self._n_pending = 0  # incoming + waiting, read by submit() for backpressure
         self._cv = threading.Condition()
         self._stopping = False
-        self._ms_per_prefill_token = 1.0  # learnt from each step (EMA)
+        self._ms_per_prefill_token = 3.0  # learnt from mixed steps (EMA)
         self._ms_per_decode_step = 10.0
         self._recent_tokens: deque[tuple[float, int]] = deque(maxlen=4096)  # (time, tokens)
         self._thread = threading.Thread(target=self._run, name="impetus-scheduler", daemon=True)
@@ -317,8 +315,11 @@ class Scheduler:
         cap = self.ctx.batch_capacity - n_decoding
         if n_decoding == 0:
             return cap  # nobody is waiting on a next token: prefill at full speed
+        # Streams are decoding: add only as many prompt tokens as fit in the step budget, so
+        # their next token stays under ~100 ms. A prompt token's cost grows with its position
+        # (attention over everything before it), hence a learnt cost and a small floor.
         spare_ms = self.step_budget_ms - self._ms_per_decode_step
-        return max(16, min(cap, int(spare_ms / self._ms_per_prefill_token)))
+        return max(4, min(cap, int(spare_ms / self._ms_per_prefill_token)))
 
     def _step(self, outbox: list) -> None:
         active = [s.seq for s in self._slots if s.seq is not None]
@@ -421,9 +422,9 @@ class Scheduler:
         a = 0.2
         if n_prefill == 0:
             self._ms_per_decode_step += a * (elapsed_ms - self._ms_per_decode_step)
-        elif n_prefill >= 16:
-            per_token = max(0.01, (elapsed_ms - (self._ms_per_decode_step if n_decoding else 0)))
-            per_token /= n_prefill
+        elif n_decoding:
+            # Learn the prompt-token cost only from mixed steps: that is where the budget applies.
+            per_token = max(0.05, elapsed_ms - self._ms_per_decode_step) / n_prefill
             self._ms_per_prefill_token += a * (per_token - self._ms_per_prefill_token)
 
     def _sample(self, q: _Sequence, outbox: list) -> None:
@@ -455,6 +456,8 @@ class Scheduler:
 
     def _logprob(self, index: int, token: int, top: int) -> TokenLogprob:
         """Log-softmax of the model's raw logits row (only when a request asks for it)."""
+        import numpy as np  # only requests with logprobs pay for it
+
         row = np.frombuffer(self.ctx.logits(index), dtype=np.float32).astype(np.float64)
         peak = row.max()
         lse = peak + np.log(np.exp(row - peak).sum())
