@@ -1,7 +1,7 @@
 """Model management over HTTP: `/admin/models` (JSON; pull progress as server-sent events).
 
 Every route is a thin shell over `ModelManager` (src/impetus/models/manager.py); the Ollama
-routes call the same methods.
+routes (/api/tags, ps, pull, delete in api/ollama.py) call the same methods.
 """
 
 from __future__ import annotations
@@ -110,110 +110,3 @@ async def unload(name: str, request: Request, body: UnloadBody | None = None) ->
 @router.delete("/{name}")
 async def delete(name: str, request: Request) -> dict:
     return await _manager(request).delete(name)
-
-
-# --- Ollama's model routes, on the same manager -------------------------------------------
-
-ollama_router = APIRouter(tags=["ollama"])
-
-
-def _iso(ts: float | None) -> str | None:
-    import datetime as dt
-
-    if ts is None:
-        return None
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _ollama_details(m: dict) -> dict:
-    params = m.get("parameters")
-    size = f"{params / 1e9:.1f}B" if params and params >= 1e9 else f"{(params or 0) / 1e6:.0f}M"
-    return {
-        "parent_model": "",
-        "format": m["format"],
-        "family": m["architecture"],
-        "families": [m["architecture"]],
-        "parameter_size": size if params else "",
-        "quantization_level": m.get("quantization") or "",
-    }
-
-
-def _ollama_model(m: dict) -> dict:
-    return {
-        "name": m["name"],
-        "model": m["name"],
-        "modified_at": _iso(m["mtime"]),
-        "size": m["size_bytes"],
-        "digest": m["sha256"] or "",
-        "details": _ollama_details(m),
-    }
-
-
-class OllamaNameBody(BaseModel):
-    model: str | None = None
-    name: str | None = None  # older clients
-    stream: bool = True
-    insecure: bool = False
-
-    def target(self) -> str:
-        from impetus.server.errors import ApiError
-
-        value = self.model or self.name
-        if not value:
-            raise ApiError(400, "model is required", param="model")
-        return value
-
-
-@ollama_router.get("/api/tags")
-async def ollama_tags(request: Request) -> dict:
-    import asyncio
-
-    await asyncio.to_thread(request.app.state.runtime.wait_loaded, 30)
-    return {"models": [_ollama_model(m) for m in _manager(request).list_models()]}
-
-
-@ollama_router.get("/api/ps")
-async def ollama_ps(request: Request) -> dict:
-    m = _manager(request)
-    out = []
-    for entry in m.running():
-        rec = m.registry.get(entry["name"])
-        if rec is None:
-            continue
-        d = _ollama_model(m.describe(rec))
-        expires = entry["expires_at"]
-        d.update(
-            expires_at=_iso(expires) if expires else "2318-01-01T00:00:00Z",
-            size=entry["memory_bytes"],
-            size_vram=0,
-            context_length=entry["context_length"],
-        )
-        out.append(d)
-    return {"models": out}
-
-
-@ollama_router.post("/api/pull")
-async def ollama_pull(body: OllamaNameBody, request: Request):
-    from starlette.responses import StreamingResponse
-
-    m = _manager(request)
-    spec = body.target()
-    if not body.stream:
-        await m.pull(spec)
-        return {"status": "success"}
-
-    async def lines() -> AsyncIterator[bytes]:
-        async for e in m.pull_events(spec):
-            if "error" in e:
-                yield (json.dumps({"error": e["error"]}) + "\n").encode()
-                return
-            e = {k: v for k, v in e.items() if k in ("status", "digest", "total", "completed")}
-            yield (json.dumps(e) + "\n").encode()
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-
-@ollama_router.delete("/api/delete")
-async def ollama_delete(body: OllamaNameBody, request: Request) -> dict:
-    await _manager(request).delete(body.target())
-    return {}

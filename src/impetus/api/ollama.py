@@ -1,8 +1,9 @@
-"""The Ollama wire format under /api: version, show, generate and chat.
+"""The Ollama wire format under /api: version, show, generate and chat; tags, ps, pull, delete.
 
 Streams are NDJSON (one JSON object a line), on by default as in Ollama. Models come from the
-model manager (`runtime.manager`); /api/tags, ps, pull and delete are its routes (api/admin.py,
-issue #7), and /api/embed(dings) are in api/embeddings.py.
+model manager (`runtime.manager`, models/manager.py): the model routes at the end of this file are
+thin shells over its methods, as /admin/models is (api/admin.py). /api/embed(dings) are in
+api/embeddings.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
 
 from impetus import __version__
 from impetus.api import tools
@@ -307,3 +309,83 @@ async def _chat_stream(
     finally:
         gen.cancel()
         record_tokens(request, gen)
+
+
+# -- models: the same ModelManager as /admin/models (issue #7) ------------------------------
+class _NameBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model: str | None = None
+    name: str | None = None  # older clients
+    stream: bool = True
+    insecure: bool = False
+
+    def target(self) -> str:
+        value = self.model or self.name
+        if not value:
+            raise ApiError(400, "model is required", param="model")
+        return value
+
+
+def _tag(rec) -> dict:
+    return {
+        "name": rec.name,
+        "model": rec.name,
+        "modified_at": _iso(rec.mtime),
+        "size": rec.size_bytes,
+        "digest": rec.sha256 or "",
+        "details": _details(rec),
+    }
+
+
+@router.get("/api/tags")
+async def tags(request: Request) -> dict:
+    runtime = request.app.state.runtime
+    await asyncio.to_thread(runtime.wait_loaded, 30)  # the folder scan follows the default load
+    return {"models": [_tag(r) for r in runtime.manager.registry.list()]}
+
+
+@router.get("/api/ps")
+async def ps(request: Request) -> dict:
+    manager = request.app.state.runtime.manager
+    out = []
+    for entry in manager.running():
+        rec = manager.registry.get(entry["name"])
+        if rec is None:
+            continue
+        expires = entry["expires_at"]
+        out.append(
+            {
+                **_tag(rec),
+                "expires_at": _iso(expires) if expires else "2318-01-01T00:00:00Z",
+                "size": entry["memory_bytes"],
+                "size_vram": 0,
+                "context_length": entry["context_length"],
+            }
+        )
+    return {"models": out}
+
+
+@router.post("/api/pull")
+async def pull(req: _NameBody, request: Request):
+    manager = request.app.state.runtime.manager
+    spec = req.target()
+    if not req.stream:
+        await manager.pull(spec)
+        return {"status": "success"}
+
+    async def lines() -> AsyncIterator[str]:
+        async for e in manager.pull_events(spec):
+            if "error" in e:
+                yield _line({"error": e["error"]})
+                return
+            yield _line(
+                {k: v for k, v in e.items() if k in ("status", "digest", "total", "completed")}
+            )
+
+    return EventStreamResponse(lines(), on_disconnect=lambda: None, headers=NDJSON_HEADERS)
+
+
+@router.delete("/api/delete")
+async def delete(req: _NameBody, request: Request) -> dict:
+    await request.app.state.runtime.manager.delete(req.target())
+    return {}

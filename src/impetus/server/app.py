@@ -113,5 +113,4 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     from impetus.api import admin
 
     app.include_router(admin.router)
-    app.include_router(admin.ollama_router)  # /api/tags, /api/ps, /api/pull, /api/delete
     return app
