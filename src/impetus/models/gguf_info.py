@@ -121,8 +121,28 @@ class _Cursor:
         raise InvalidModel(f"the GGUF header is corrupt (unknown value type {vtype})")
 
 
+def _gguf_constants():
+    """`gguf.constants` alone: plain enums and tables. Importing the `gguf` package would also
+    load numpy and yaml (~20 MiB, ~0.3 s) into the server just to read a header."""
+    import importlib.util
+    import sys
+
+    name = "impetus._gguf_constants"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec("gguf")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the gguf package is not installed")
+    path = Path(next(iter(spec.submodule_search_locations))) / "constants.py"
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    module_spec.loader.exec_module(module)
+    return module
+
+
 def _quantization(meta: dict, tensor_types: Counter) -> str:
-    import gguf
+    gguf = _gguf_constants()
 
     ftype = meta.get("general.file_type")
     if isinstance(ftype, int):
@@ -153,7 +173,7 @@ def read_gguf(path: str | Path) -> GgufInfo:
 
 
 def _parse(path: Path, buf: mmap.mmap, size: int) -> GgufInfo:
-    import gguf  # the constants only (quant block sizes, architectures); numpy comes with it
+    gguf = _gguf_constants()  # quant block sizes, architectures
 
     if buf[:4] != MAGIC:
         raise InvalidModel(f"{path.name} is not a GGUF model (bad magic bytes)")
