@@ -9,7 +9,18 @@ import sys
 def test_chat_streams_replies_and_keeps_the_conversation(server):
     script = "Count from 1 to 5.\n/reset\nSay hello.\n/exit\n"
     proc = subprocess.run(
-        [sys.executable, "-m", "impetus", "chat", "--url", server.url, "--temperature", "0"],
+        [
+            sys.executable,
+            "-m",
+            "impetus",
+            "chat",
+            "--url",
+            server.url,
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "40",
+        ],
         input=script,
         capture_output=True,
         text=True,

@@ -16,6 +16,7 @@ def run_chat(
     system: str | None,
     temperature: float | None,
     api_key: str | None,
+    max_tokens: int | None = None,
 ) -> int:
     console = Console()
     headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
@@ -49,6 +50,8 @@ def run_chat(
             body: dict = {"model": name, "messages": messages, "stream": True}
             if temperature is not None:
                 body["temperature"] = temperature
+            if max_tokens is not None:
+                body["max_tokens"] = max_tokens
             reply = _stream_reply(client, body, console)
             if reply is None:
                 messages.pop()

@@ -108,12 +108,13 @@ def chat(
     model: Annotated[str | None, typer.Option(help="Model to talk to.")] = None,
     system: Annotated[str | None, typer.Option(help="System prompt.")] = None,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Longest reply, in tokens.")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="IMPETUS_API_KEY", help="API key.")] = None,
 ) -> None:
     """Chat with a running server in the terminal (streaming)."""
     from impetus.chat_cli import run_chat
 
-    raise typer.Exit(run_chat(url, model, system, temperature, api_key))
+    raise typer.Exit(run_chat(url, model, system, temperature, api_key, max_tokens))
 
 
 @app.command()

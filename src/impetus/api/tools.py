@@ -229,8 +229,12 @@ def prepare(
 
 # -- output --------------------------------------------------------------------------------------
 def parse(text: str) -> tuple[str, list[ToolCall]]:
-    """Generated text → (content, tool calls). Text that is not a complete tool-call block
-    (e.g. cut off by max_tokens) stays content."""
+    """Generated text → (content, tool calls).
+
+    Output that opens a tool-call block is tool calls, never content: the grammar only lets
+    that branch continue as calls, so an unfinished block means max_tokens cut it off. Its
+    complete calls are returned and the cut-off tail is dropped, so no raw markup reaches the
+    client (the finish reason then says "length")."""
     if not text.lstrip().startswith(OPEN):
         return text, []
     calls: list[ToolCall] = []
@@ -240,11 +244,11 @@ def parse(text: str) -> tuple[str, list[ToolCall]]:
             obj = json.loads(body)
             call = ToolCall(str(obj["name"]), json.dumps(obj["arguments"], ensure_ascii=False))
         except (ValueError, KeyError, TypeError):
-            return text, []
+            continue
         if (call.name, call.arguments) not in seen:  # small models repeat a call verbatim
             seen.add((call.name, call.arguments))
             calls.append(call)
-    return ("", calls) if calls else (text, [])
+    return "", calls
 
 
 class ToolStream:
