@@ -22,6 +22,7 @@ from typing import Any
 import mlx.core as mx
 from mlx_lm.models.cache import make_prompt_cache
 
+from impetus.engines.delivery import deliver
 from impetus.engines.mlx_sampling import Sampler, sample_batch
 from impetus.engines.mlx_tokenizer import MlxTokenizer
 from impetus.engines.protocol import (
@@ -187,12 +188,12 @@ class MlxScheduler:
                     for q in self._running + self._prefilling:
                         self._finish(q, "error", outbox, error=str(exc))
                     self._running, self._prefilling, self._batch_cache = [], [], None
-                self._deliver(outbox)
+                deliver(outbox)
             outbox = [(q, TokenEvent("", finish_reason="cancelled")) for q in self._waiting]
             for q in self._running + self._prefilling:
                 self._finish(q, "cancelled", outbox)
             self._running, self._prefilling, self._batch_cache = [], [], None
-            self._deliver(outbox)
+            deliver(outbox)
 
     def _apply_cancellations(self, cancelled: list[Generation], outbox: list) -> None:
         if not cancelled:
@@ -312,22 +313,3 @@ class MlxScheduler:
         outbox.append((q, TokenEvent(tail, finish_reason=reason, error=error)))
         q.sampler = None
         q.cache = None
-
-    @staticmethod
-    def _deliver(outbox: list[tuple[_Sequence, TokenEvent]]) -> None:
-        """Hand a step's events to the event loop in one wake-up per loop."""
-        if not outbox:
-            return
-        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
-        for seq, event in outbox:
-            by_loop.setdefault(seq.loop, []).append((seq.gen, event))
-        for loop, items in by_loop.items():
-            try:
-                loop.call_soon_threadsafe(_push_all, items)
-            except RuntimeError:
-                pass  # the loop closed (shutdown)
-
-
-def _push_all(items: list[tuple[Generation, TokenEvent]]) -> None:
-    for gen, event in items:
-        gen._push(event)
