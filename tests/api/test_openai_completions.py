@@ -24,7 +24,9 @@ def test_completion_default_max_tokens_is_16(openai_client):
 
 
 def test_completion_stream_equals_whole(openai_client):
-    kw = dict(model=MODEL_ID, prompt=PROMPT, max_tokens=12, temperature=0)
+    # A prompt without near-tied tokens: the second request hits the prefix cache, and llama.cpp's
+    # logits are not bit-exact across KV placements (docs/determinism.md).
+    kw = dict(model=MODEL_ID, prompt="1, 2, 3, 4, 5,", max_tokens=12, temperature=0)
     whole = openai_client.completions.create(**kw).choices[0].text
     parts = [
         c.choices[0].text for c in openai_client.completions.create(**kw, stream=True) if c.choices

@@ -222,7 +222,10 @@ def test_streamed_logprobs(openai_client):
 
 def test_completions_logprobs(openai_client):
     reply = openai_client.completions.create(
-        model=MODEL_ID, prompt="The capital of France is", max_tokens=4, logprobs=2
+        model=MODEL_ID, prompt="The capital of France is",
+        max_tokens=4,
+        logprobs=2,
+        extra_body={"ignore_eos": True},
     )
     lp = reply.choices[0].logprobs
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == 4
