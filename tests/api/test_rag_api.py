@@ -129,6 +129,7 @@ def test_chat_completion_with_rag_cites_the_right_document(client, kb) -> None:
     first = out["citations"][0]
     assert first["source"] == "tower.pdf" and first["page"] == 2 and first["index"] == 1
     assert first["chunk_id"].startswith(first["doc_id"])
+    assert "330 metres" in first["text"]  # the passage itself, for the UI to show
     assert out["usage"]["prompt_tokens"] > 40  # the passages are in the prompt
 
 

@@ -49,8 +49,10 @@ def _passage(n: int, hit: dict) -> str:
 
 
 def _citation(n: int, hit: dict) -> dict:
+    # The passage's text travels with its citation, so a client can show what was cited
+    # without a second request (and even after the document changed).
     keys = ("collection", "doc_id", "chunk_id", "source", "page", "section", "start", "end")
-    return {"index": n, **{k: hit[k] for k in keys}, "score": hit["score"]}
+    return {"index": n, **{k: hit[k] for k in keys}, "score": hit["score"], "text": hit["text"]}
 
 
 def _fit(engine, req, hits: list[dict]) -> tuple[list[str], list[dict]]:
