@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from impetus import __version__
+
+if TYPE_CHECKING:
+    from impetus.config import Settings
 
 app = typer.Typer(
     name="impetus",
@@ -50,6 +53,19 @@ def _settings(**cli_values):
         raise typer.Exit(2) from None
 
 
+def _has_dashboard_keys(settings: Settings) -> bool:
+    """Keys created in the dashboard (`/admin/keys`) protect a non-loopback bind too."""
+    if not settings.keys_path.is_file():
+        return False
+    from impetus.server.keys import KeyStore
+
+    store = KeyStore(settings.keys_path)
+    try:
+        return bool(store)
+    finally:
+        store.close()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
@@ -88,7 +104,12 @@ def serve(
         insecure=insecure or None,
         log_level=log_level,
     )
-    if not settings.is_loopback and not settings.api_key_values() and not settings.insecure:
+    if (
+        not settings.is_loopback
+        and not settings.api_key_values()
+        and not settings.insecure
+        and not _has_dashboard_keys(settings)
+    ):
         typer.secho(
             f"refusing to listen on {settings.host} without an API key: anyone on your network "
             "could use this machine's models.\nSet --api-key (or IMPETUS_API_KEY), or pass "

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         return self.data_dir / "registry.sqlite3"
 
     @property
+    def keys_path(self) -> Path:
+        return self.data_dir / "keys.sqlite3"
+
+    @property
     def model_dirs(self) -> list[Path]:
         return [self.models_dir, *self.extra_model_dirs]
 

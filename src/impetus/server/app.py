@@ -13,6 +13,7 @@ from impetus import __version__
 from impetus.config import Settings
 from impetus.metrics import Metrics
 from impetus.server import errors
+from impetus.server.keys import KeyStore
 from impetus.server.middleware import (
     AccessLogMiddleware,
     ApiKeyMiddleware,
@@ -48,6 +49,7 @@ def cors_origins(settings: Settings) -> list[str]:
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
     runtime = runtime or Runtime(settings)
     metrics = Metrics(runtime)
+    keys = KeyStore(settings.keys_path)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -60,6 +62,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         close_rag(app)
         close_embedder(app)
         runtime.close()
+        keys.close()
 
     hosts, any_ip = allowed_hosts(settings)
     middleware = [
@@ -80,7 +83,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         ),
         # The dashboard's files load without a key; the UI then asks for one.
         Middleware(StaticUIMiddleware),
-        Middleware(ApiKeyMiddleware, keys=settings.api_key_values()),
+        Middleware(ApiKeyMiddleware, keys=settings.api_key_values(), store=keys),
     ]
     app = FastAPI(
         title="Impetus",
@@ -93,6 +96,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.keys = keys
     errors.install(app)
 
     from impetus.api import embeddings, health, openai, rag
@@ -110,7 +114,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(dashboard.router)
     app.include_router(embeddings.router)
     app.include_router(rag.router)
-    from impetus.api import admin
+    from impetus.api import admin, admin_keys
 
     app.include_router(admin.router)
+    app.include_router(admin_keys.router)
     return app

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from impetus.server.errors import ApiError, error_body
+from impetus.server.keys import KeyStore
 
 access_log = logging.getLogger("impetus.access")
 
@@ -177,11 +178,14 @@ class BodyLimitMiddleware:
 
 
 class ApiKeyMiddleware:
-    """Bearer or x-api-key, compared in constant time against every configured key."""
+    """Bearer or x-api-key: a configured key (constant-time compare against each) or a key
+    created at run time (looked up by digest in the `KeyStore`). With neither kind of key the
+    server is open; the first key created in the dashboard turns checking on."""
 
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+    def __init__(self, app: ASGIApp, keys: list[str], store: KeyStore | None = None) -> None:
         self.app = app
         self.keys = [k.encode() for k in keys]
+        self.store = store
 
     def _presented(self, scope: Scope) -> bytes | None:
         auth = _header(scope, b"authorization")
@@ -190,21 +194,28 @@ class ApiKeyMiddleware:
         key = _header(scope, b"x-api-key")
         return key.strip().encode() if key else None
 
+    def _required(self) -> bool:
+        return bool(self.keys) or bool(self.store)
+
+    def _accepts(self, presented: bytes) -> bool:
+        ok = False
+        for key in self.keys:  # no early exit: timing must not depend on which key matched
+            ok |= hmac.compare_digest(presented, key)
+        if not ok and self.store:
+            ok = self.store.verify(presented.decode("latin-1")) is not None
+        return ok
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or not self.keys
             or scope["method"] == "OPTIONS"
             or scope["path"] in PUBLIC_PATHS
+            or not self._required()
         ):
             await self.app(scope, receive, send)
             return
         presented = self._presented(scope)
-        ok = False
-        if presented is not None:
-            for key in self.keys:  # no early exit: timing must not depend on which key matched
-                ok |= hmac.compare_digest(presented, key)
-        if not ok:
+        if presented is None or not self._accepts(presented):
             message = (
                 "invalid API key" if presented else "missing API key (use Authorization: Bearer)"
             )
