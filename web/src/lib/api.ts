@@ -31,6 +31,11 @@ export function onAuthRequired(fn: AuthListener): () => void {
   return () => authListeners.delete(fn);
 }
 
+/** Tell the key prompt that a request (made outside apiFetch, e.g. an upload) was refused. */
+export function notifyAuthRequired(message: string): void {
+  for (const fn of authListeners) fn(message);
+}
+
 /** The message in any of the server's error shapes (OpenAI, Ollama, Anthropic), or a fallback. */
 export function errorMessage(body: unknown, fallback: string): { message: string; code?: string } {
   if (body && typeof body === "object" && "error" in body) {
@@ -63,7 +68,7 @@ export async function apiFetch(path: string, init: RequestInit = {}): Promise<Re
     /* not JSON */
   }
   const { message, code } = errorMessage(body, `${res.status} ${res.statusText}`.trim());
-  if (res.status === 401) for (const fn of authListeners) fn(message);
+  if (res.status === 401) notifyAuthRequired(message);
   throw new ApiError(res.status, message, code);
 }
 
