@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatDuration, formatNumber, pushWindow } from "./format";
+import { formatAgo, formatBytes, formatDuration, formatNumber, formatParams, pushWindow } from "./format";
 
 describe("format", () => {
   it("formats bytes in binary units", () => {
@@ -21,5 +21,23 @@ describe("format", () => {
     let w: number[] = [];
     for (let i = 0; i < 5; i++) w = pushWindow(w, i, 3);
     expect(w).toEqual([2, 3, 4]);
+  });
+
+  it("formats parameter counts like model cards", () => {
+    expect(formatParams(134_515_008)).toBe("135M");
+    expect(formatParams(1_711_376_384)).toBe("1.7B");
+    expect(formatParams(7_000_000_000)).toBe("7B");
+    expect(formatParams(70_553_706_496)).toBe("71B");
+    expect(formatParams(null)).toBe("–");
+    expect(formatParams(0)).toBe("–");
+  });
+
+  it("says how long ago", () => {
+    const now = 1_700_000_000_000;
+    expect(formatAgo(now / 1000 - 5, now)).toBe("just now");
+    expect(formatAgo(now / 1000 - 300, now)).toBe("5 min ago");
+    expect(formatAgo(now / 1000 - 3 * 3600, now)).toBe("3 h ago");
+    expect(formatAgo(now / 1000 - 2 * 86400 - 10, now)).toBe("2 d ago");
+    expect(formatAgo(null, now)).toBe("never");
   });
 });

@@ -33,3 +33,21 @@ export function pushWindow(values: number[], value: number, size: number): numbe
   next.push(value);
   return next;
 }
+
+/** Parameter counts the way model cards write them: 135M, 1.7B, 70B. */
+export function formatParams(n: number | null | undefined): string {
+  if (n == null || !Number.isFinite(n) || n <= 0) return "–";
+  const [div, unit] = n >= 1e9 ? [1e9, "B"] : n >= 1e6 ? [1e6, "M"] : n >= 1e3 ? [1e3, "K"] : [1, ""];
+  const v = n / div;
+  return `${v >= 10 || Number.isInteger(v) ? Math.round(v) : v.toFixed(1)}${unit}`;
+}
+
+/** "just now", "5 min ago", "3 h ago", "2 d ago" from a Unix time in seconds. */
+export function formatAgo(unixSeconds: number | null | undefined, nowMs = Date.now()): string {
+  if (unixSeconds == null || !Number.isFinite(unixSeconds)) return "never";
+  const s = Math.max(0, nowMs / 1000 - unixSeconds);
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
