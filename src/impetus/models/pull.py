@@ -1,61 +1,36 @@
-"""`impetus pull org/repo[:file]`: download a GGUF from the Hugging Face Hub.
+"""`impetus pull org/repo[:file|:QUANT|:mlx]`: a GGUF file or an MLX folder from the Hub.
 
-huggingface_hub finds the file (`HfApi.list_repo_tree`, which also gives the LFS sha256 and size)
-and builds the URL and headers (`hf_hub_url`, `build_hf_headers`; `HF_ENDPOINT` and `HF_TOKEN`
-apply). The transfer is ours, because `hf_hub_download` deletes its partial file when a transfer
-fails: we keep `models/.partial/<sha256>.partial` across failures and restarts and resume it
-with an HTTP Range request, hash as we write, check size and sha256, validate the GGUF header,
-and only then rename it into the models folder (atomic) and register it.
+hub_files.py decides what to download; transfer.py moves each file (resumable, verified,
+cancellable). This module keeps partial downloads in `models/.partial/`, reports one
+aggregated progress, and puts the result into the models folder with one atomic rename (a file,
+or a whole folder) only after every byte is verified and the model inspected, so the registry
+never sees a half model.
+
+A lock file next to each partial download keeps two pulls (threads or processes) from writing
+the same bytes: the second waits a few seconds (a cancelled pull lets go within one) and is
+then refused with 409.
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import json
 import os
+import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
-
+from impetus.models import transfer
 from impetus.models.gguf_info import InvalidModel, read_gguf
-from impetus.models.registry import ModelRecord, Registry
+from impetus.models.hub_files import INDEX, Plan, PullSpec, plan
+from impetus.models.registry import ModelRecord, Registry, inspect
+from impetus.models.transfer import CancelToken, PullCancelled, PullError, RemoteFile
+
+__all__ = ["CancelToken", "PullCancelled", "PullError", "PullSpec", "Puller"]
 
 Progress = Callable[[dict], None]
-_PREFERRED = ("Q4_K_M", "Q4_K_S", "Q4_0", "Q5_K_M", "Q8_0")
-_RETRIES = 5
-
-
-class PullError(Exception):
-    """A pull failed; the message is safe to show. `status` is the HTTP status to answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass
-class PullSpec:
-    repo: str
-    filename: str | None = None  # a file, or None to choose one
-    tag: str | None = None  # a quantization like Q4_K_M to choose by
-    revision: str = "main"
-
-    @classmethod
-    def parse(cls, text: str) -> PullSpec:
-        text = text.strip().removeprefix("hf.co/").removeprefix("huggingface.co/")
-        repo, _, rest = text.partition(":")
-        revision = "main"
-        if "@" in repo:
-            repo, revision = repo.split("@", 1)
-        if repo.count("/") != 1 or not all(repo.split("/")):
-            raise PullError(f"expected org/repo[:file], got '{text}'")
-        if not rest:
-            return cls(repo, revision=revision)
-        if rest.lower().endswith(".gguf"):
-            return cls(repo, filename=rest, revision=revision)
-        return cls(repo, tag=rest, revision=revision)
+LOCK_WAIT = 5.0  # seconds a pull waits for another one on the same files
 
 
 def _endpoint() -> str:
@@ -64,43 +39,42 @@ def _endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
-def choose_file(
-    spec: PullSpec, endpoint: str, token: str | None
-) -> tuple[str, int | None, str | None]:
-    """(path in repo, size, sha256) of the GGUF to download."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
+class _Meter:
+    """One progress for all the files of a pull: bytes on disk over bytes expected."""
 
-    try:
-        entries = list(
-            HfApi(endpoint=endpoint, token=token).list_repo_tree(
-                spec.repo, revision=spec.revision, recursive=True
-            )
-        )
-    except HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else 502
-        raise PullError(f"{spec.repo}: {exc}", 404 if status in (401, 404) else 502) from None
-    except httpx.HTTPError as exc:
-        raise PullError(f"cannot reach {endpoint}: {exc}", 502) from None
-    files = {e.path: e for e in entries if getattr(e, "size", None) is not None}
-    ggufs = sorted(p for p in files if p.lower().endswith(".gguf"))
-    if spec.filename:
-        if spec.filename not in files:
-            raise PullError(f"{spec.repo} has no file '{spec.filename}'", 404)
-        path = spec.filename
-    elif spec.tag:
-        hits = [p for p in ggufs if spec.tag.lower() in p.lower()]
-        if not hits:
-            raise PullError(f"{spec.repo} has no GGUF matching '{spec.tag}': {ggufs}", 404)
-        path = hits[0]
-    elif not ggufs:
-        raise PullError(f"{spec.repo} has no GGUF files", 404)
-    else:
-        path = next((p for q in _PREFERRED for p in ggufs if q.lower() in p.lower()), ggufs[0])
-    entry = files[path]
-    lfs = getattr(entry, "lfs", None)
-    sha = lfs.sha256 if lfs is not None else None
-    return path, entry.size, sha
+    def __init__(self, emit: Progress, label: str, total: int | None, files: int) -> None:
+        self.emit, self.label, self.total = emit, label, total
+        self.have: dict[str, int] = {}
+        self.files, self.done = files, 0
+        self.current = ""
+        self.last = 0.0
+
+    def update(self, path: str, have: int, *, force: bool = False) -> None:
+        self.have[path] = have
+        self.current = path
+        now = time.monotonic()
+        if force or now - self.last > 0.1:
+            self.last = now
+            self.emit(self.event())
+
+    def flush(self) -> None:
+        self.last = time.monotonic()
+        self.emit(self.event())
+
+    def event(self) -> dict:
+        event = {
+            "status": "downloading",
+            "digest": self.label,
+            "total": self.total,
+            "completed": sum(self.have.values()),
+        }
+        if self.files > 1:
+            event |= {
+                "file": self.current,
+                "files_total": self.files,
+                "files_completed": self.done,
+            }
+        return event
 
 
 class Puller:
@@ -108,42 +82,131 @@ class Puller:
         self.models_dir = models_dir
         self.registry = registry
         self.token = token or os.environ.get("HF_TOKEN")
-        self.chunk = 1 << 20
+        self.cache = models_dir / ".partial"
 
-    def pull(self, text: str, progress: Progress = lambda e: None) -> ModelRecord:
-        from huggingface_hub import hf_hub_url
-
+    def pull(
+        self,
+        text: str,
+        progress: Progress = lambda e: None,
+        cancel: CancelToken | None = None,
+    ) -> ModelRecord:
+        """Raises PullError (PullCancelled when `cancel` fires; the partial files stay)."""
+        cancel = cancel or CancelToken()
         spec = PullSpec.parse(text)
         endpoint = _endpoint()
         progress({"status": "pulling manifest"})
-        filename, size, sha = choose_file(spec, endpoint, self.token)
-        name = filename.rsplit("/", 1)[-1]
-        target = self.models_dir / name
-        alias = f"{spec.repo}:{filename}".lower()
-        existing = self.registry.get(str(target)) if target.exists() else None
-        if existing is not None and sha and existing.sha256 == sha:
-            self.registry.set_alias(alias, existing.name)
+        p = plan(spec, endpoint, self.token)
+        cancel.check()
+        self.cache.mkdir(parents=True, exist_ok=True)
+        if p.format == "gguf":
+            return self._pull_gguf(p, endpoint, progress, cancel)
+        return self._pull_folder(p, endpoint, progress, cancel)
+
+    # --- shared --------------------------------------------------------------------------
+
+    def _cached(self, p: Plan, target: Path, aliases: list[str], progress: Progress):
+        """The registered model if `target` already holds exactly this pull; 409 if it holds
+        something else."""
+        if not target.exists():
+            return None
+        existing = self.registry.get(str(target))
+        if existing is None:  # there, but not scanned yet
+            with contextlib.suppress(InvalidModel):
+                existing = self.registry.add(target, source="local")
+        if existing is not None and p.format == "gguf":
+            self.registry.ensure_sha256(existing)
+        if existing is not None and existing.sha256 == p.digest:
+            for alias in aliases:
+                self.registry.set_alias(alias, existing.name)
             progress({"status": "success", "model": existing.name, "cached": True})
             return existing
-        if target.exists():
-            raise PullError(f"a different file named {name} is already in the models folder", 409)
-        url = hf_hub_url(spec.repo, filename, revision=spec.revision, endpoint=endpoint)
-        key = sha or hashlib.sha256(url.encode()).hexdigest()
-        partial = self.models_dir / ".partial" / f"{key}.partial"
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        digest = self._download(url, partial, size, sha, progress)
-        progress({"status": "verifying sha256 digest", "digest": f"sha256:{digest}"})
+        kind = "folder" if p.format == "mlx" else "file"
+        raise PullError(
+            f"a different {kind} named {target.name} is already in the models folder", 409
+        )
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path, what: str) -> Iterator[None]:
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(path) + ".lock")
         try:
-            read_gguf(partial)
-        except InvalidModel as exc:
+            lock.acquire(timeout=LOCK_WAIT)
+        except Timeout:
+            raise PullError(
+                f"{what} is already being pulled (another request or process); wait for it to"
+                " finish or cancel it",
+                409,
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _fetch(
+        self,
+        p: Plan,
+        endpoint: str,
+        f: RemoteFile,
+        dest: Path,
+        meter: _Meter,
+        progress: Progress,
+        cancel: CancelToken,
+    ) -> str:
+        from huggingface_hub import hf_hub_url
+        from huggingface_hub.utils import build_hf_headers
+
+        url = hf_hub_url(p.spec.repo, f.path, revision=p.spec.revision, endpoint=endpoint)
+
+        def retry(have: int, size: int | None) -> None:
+            meter.update(f.path, have, force=True)
+            progress(
+                {"status": "retrying", "completed": sum(meter.have.values()), "total": meter.total}
+            )
+
+        return transfer.download(
+            url,
+            dest,
+            f,
+            headers=build_hf_headers(token=self.token),
+            on_progress=lambda have, size: meter.update(f.path, have),
+            on_retry=retry,
+            cancel=cancel,
+        )
+
+    # --- one GGUF file -------------------------------------------------------------------
+
+    def _pull_gguf(
+        self, p: Plan, endpoint: str, progress: Progress, cancel: CancelToken
+    ) -> ModelRecord:
+        f = p.files[0]
+        target = self.models_dir / p.name
+        alias = f"{p.spec.repo}:{f.path}".lower()
+        if (rec := self._cached(p, target, [alias], progress)) is not None:
+            return rec
+        partial = self.cache / f"{p.digest}.partial"
+        with self._locked(partial, f"{p.spec.repo}:{f.path}"):
+            meter = _Meter(progress, f.label, f.size, 1)
+            digest = self._fetch(p, endpoint, f, partial, meter, progress, cancel)
+            meter.flush()
+            progress({"status": "verifying sha256 digest", "digest": f"sha256:{digest}"})
+            try:
+                read_gguf(partial)
+            except InvalidModel as exc:
+                partial.unlink(missing_ok=True)
+                raise PullError(str(exc).replace(partial.name, p.name)) from None
+            progress({"status": "writing manifest"})
+            try:
+                os.link(partial, target)  # atomic, and never over a file that appeared meanwhile
+            except FileExistsError:
+                raise PullError(f"{p.name} appeared in the models folder meanwhile", 409) from None
+            except OSError:
+                os.replace(partial, target)
             partial.unlink(missing_ok=True)
-            raise PullError(str(exc).replace(partial.name, name)) from None
-        progress({"status": "writing manifest"})
-        os.replace(partial, target)  # atomic: never a half file under the real name
         try:
             rec = self.registry.add(
                 target,
-                source=f"hf:{spec.repo}/{filename}@{spec.revision}",
+                source=f"hf:{p.spec.repo}/{f.path}@{p.spec.revision}",
                 sha256=digest,
                 aliases=[alias],
             )
@@ -153,86 +216,78 @@ class Puller:
         progress({"status": "success", "model": rec.name})
         return rec
 
-    def _download(
-        self, url: str, partial: Path, size: int | None, sha: str | None, progress: Progress
-    ) -> str:
-        from huggingface_hub.utils import build_hf_headers
+    # --- an MLX / safetensors folder -------------------------------------------------------
 
-        headers = build_hf_headers(token=self.token)
-        headers["Accept-Encoding"] = "identity"
-        digest = hashlib.sha256()
-        have = 0
-        if partial.exists():  # resume: hash what we already have
-            with partial.open("rb") as fh:
-                while block := fh.read(self.chunk):
-                    digest.update(block)
-                    have += len(block)
-            if size is not None and have > size:
-                partial.unlink()
-                digest, have = hashlib.sha256(), 0
-        label = f"sha256:{sha}" if sha else url
-        last = 0.0
-        failures = 0
-        while size is None or have < size:
-            req_headers = dict(headers)
-            if have:
-                req_headers["Range"] = f"bytes={have}-"
+    def _pull_folder(
+        self, p: Plan, endpoint: str, progress: Progress, cancel: CancelToken
+    ) -> ModelRecord:
+        """Files download into `.partial/<name>-<digest>/` (each as `<file>.partial` until
+        verified); the finished folder is renamed into the models folder in one step."""
+        target = self.models_dir / p.name
+        aliases = [f"{p.spec.repo}:mlx", p.spec.repo]
+        if (rec := self._cached(p, target, aliases, progress)) is not None:
+            return rec
+        work = self.cache / f"{p.name}-{p.digest[:16]}"
+        with self._locked(work, p.spec.repo):
+            work.mkdir(exist_ok=True)
+            files = {f.path: f for f in p.files}
+            meter = _Meter(progress, f"sha256:{p.digest}", None, len(files))
+
+            def fetch(f: RemoteFile) -> None:
+                final = work / f.path
+                if final.is_file() and final.stat().st_size == f.size:
+                    meter.update(f.path, f.size or 0)  # verified before it got its name
+                else:
+                    self._fetch(p, endpoint, f, work / f"{f.path}.partial", meter, progress, cancel)
+                    os.replace(work / f"{f.path}.partial", final)
+                meter.done += 1
+
+            if INDEX in files:  # only the shards the index names (some repos hold two layouts)
+                fetch(files[INDEX])
+                shards = self._shards(work / INDEX)
+                missing = sorted(shards - files.keys())
+                if missing:
+                    raise PullError(f"{p.spec.repo}: {INDEX} names missing files {missing}", 502)
+                files = {
+                    k: f for k, f in files.items() if not k.endswith(".safetensors") or k in shards
+                }
+                meter.files = len(files)
+            meter.total = sum(f.size or 0 for f in files.values())
+            for f in files.values():
+                if f.path != INDEX:
+                    fetch(f)
+            meter.flush()
+            progress({"status": "verifying sha256 digest", "digest": f"sha256:{p.digest}"})
+            for stray in work.iterdir():  # e.g. a shard the index does not name
+                if stray.name not in files:
+                    stray.unlink() if stray.is_file() else shutil.rmtree(stray)
             try:
-                with (
-                    httpx.stream(
-                        "GET", url, headers=req_headers, follow_redirects=True, timeout=30
-                    ) as resp,
-                    partial.open("ab") as out,
-                ):
-                    if resp.status_code == 416 and size is not None and have == size:
-                        break
-                    if resp.status_code >= 400:
-                        raise PullError(
-                            f"download failed: HTTP {resp.status_code}",
-                            404 if resp.status_code == 404 else 502,
-                        )
-                    if have and resp.status_code == 200:  # the server ignored our Range
-                        out.truncate(0)
-                        digest, have = hashlib.sha256(), 0
-                    if size is None:
-                        total = resp.headers.get("content-length")
-                        size = have + int(total) if total and total.isdigit() else None
-                    for block in resp.iter_bytes():
-                        out.write(block)
-                        digest.update(block)
-                        have += len(block)
-                        failures = 0
-                        now = time.monotonic()
-                        if now - last > 0.1:
-                            last = now
-                            progress(
-                                {
-                                    "status": "downloading",
-                                    "digest": label,
-                                    "total": size,
-                                    "completed": have,
-                                }
-                            )
-                if size is None:
-                    break
-                if have < size:
-                    raise httpx.RemoteProtocolError("connection closed early")
-            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
-                failures += 1
-                if failures > _RETRIES:
-                    raise PullError(
-                        f"download interrupted ({have} of {size} bytes kept; pull again to"
-                        f" resume): {exc}",
-                        502,
-                    ) from None
-                progress({"status": "retrying", "completed": have, "total": size})
-                time.sleep(min(2.0, 0.2 * failures))
-        progress({"status": "downloading", "digest": label, "total": size, "completed": have})
-        if size is not None and have != size:
-            partial.unlink(missing_ok=True)
-            raise PullError(f"size mismatch: expected {size} bytes, got {have}", 502)
-        result = digest.hexdigest()
-        if sha and result != sha:
-            partial.unlink(missing_ok=True)
-            raise PullError(f"sha256 mismatch: expected {sha}, got {result}", 502)
-        return result
+                inspect(work)
+            except InvalidModel as exc:
+                shutil.rmtree(work, ignore_errors=True)
+                raise PullError(str(exc).replace(work.name, p.name)) from None
+            progress({"status": "writing manifest"})
+            try:
+                os.rename(work, target)  # atomic; fails rather than merge into an existing folder
+            except OSError:
+                raise PullError(f"{p.name} appeared in the models folder meanwhile", 409) from None
+        try:
+            rec = self.registry.add(
+                target,
+                source=f"hf:{p.spec.repo}@{p.spec.revision}",
+                sha256=p.digest,
+                aliases=aliases,
+            )
+        except InvalidModel as exc:
+            shutil.rmtree(target, ignore_errors=True)
+            raise PullError(str(exc)) from None
+        progress({"status": "success", "model": rec.name})
+        return rec
+
+    @staticmethod
+    def _shards(index: Path) -> set[str]:
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+            return {str(v) for v in weight_map.values()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PullError(f"{INDEX} is not a valid safetensors index: {exc}", 502) from None
