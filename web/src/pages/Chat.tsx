@@ -1,10 +1,12 @@
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { memo, useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import { useSearchParams } from "react-router";
 import { toast } from "sonner";
 import { Markdown } from "../components/Markdown";
+import { CitationDialog, Sources } from "../components/chat/Citations";
+import { CollectionPicker } from "../components/chat/CollectionPicker";
 import { apiJSON } from "../lib/api";
-import { chatStore } from "../lib/chat";
+import { type Citation, type Message, chatStore } from "../lib/chat";
 
 interface ModelList {
   data: { id: string }[];
@@ -18,6 +20,8 @@ export function Chat() {
   const [maxTokens, setMaxTokens] = useState(512);
   const [system, setSystem] = useState("");
   const [input, setInput] = useState("");
+  const [collections, setCollections] = useState<string[]>([]);
+  const [opened, setOpened] = useState<Citation | null>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   const end = useRef<HTMLDivElement>(null);
   const [params] = useSearchParams();
@@ -33,12 +37,14 @@ export function Chat() {
     end.current?.scrollIntoView({ block: "end" });
   }, [messages]);
 
+  const closeCitation = useCallback(() => setOpened(null), []);
+
   const send = async () => {
     const text = input.trim();
     if (!text || streaming || !chosen) return;
     setInput("");
     try {
-      await chatStore.send(text, { model: chosen, temperature, max_tokens: maxTokens, system });
+      await chatStore.send(text, { model: chosen, temperature, max_tokens: maxTokens, system, collections });
     } catch (e) {
       setInput(text);
       toast.error(e instanceof Error ? e.message : String(e));
@@ -66,7 +72,7 @@ export function Chat() {
                 }
               >
                 {m.role === "assistant" ? (
-                  m.content ? <Markdown text={m.content} /> : <span className="text-sm text-zinc-400">…</span>
+                  <AssistantBody message={m} onOpen={setOpened} />
                 ) : (
                   m.content
                 )}
@@ -159,10 +165,41 @@ export function Chat() {
           </label>
           <textarea id="chat-system" rows={4} value={system} onChange={(e) => setSystem(e.target.value)} className="field w-full" />
         </div>
+        <CollectionPicker value={collections} onChange={setCollections} />
         <button type="button" className="btn w-full" onClick={() => chatStore.clear()} disabled={messages.length === 0}>
           New chat
         </button>
       </aside>
+      <CitationDialog citation={opened} onClose={closeCitation} />
     </div>
   );
 }
+
+/** An answer and its sources; memoized, so a streaming answer re-renders only itself. */
+const AssistantBody = memo(function AssistantBody({
+  message,
+  onOpen,
+}: {
+  message: Message;
+  onOpen: (c: Citation) => void;
+}) {
+  const { content, citations } = message;
+  const cites = useMemo(() => citations?.map((c) => c.index), [citations]);
+  const onCite = useCallback(
+    (n: number) => {
+      const c = citations?.find((x) => x.index === n);
+      if (c) onOpen(c);
+    },
+    [citations, onOpen],
+  );
+  return (
+    <>
+      {content ? (
+        <Markdown text={content} cites={cites} onCite={citations ? onCite : undefined} />
+      ) : (
+        <span className="text-sm text-zinc-400">…</span>
+      )}
+      {citations && <Sources citations={citations} onOpen={onOpen} />}
+    </>
+  );
+});
