@@ -66,13 +66,14 @@ async def pull(body: PullBody, request: Request):
     m = _manager(request)
     if not body.stream:
         return m.describe(await m.pull(body.model))
-    events = m.pull_events(body.model)
+    # A client that goes away leaves the pull; the download stops once no client is left.
+    sub = m.pull_subscribe(body.model)
 
     async def chunks() -> AsyncIterator[str]:
-        async for e in events:
+        async for e in sub.events():
             yield event(json.dumps(e))
 
-    return EventStreamResponse(chunks(), on_disconnect=lambda: None)
+    return EventStreamResponse(chunks(), on_disconnect=sub.leave)
 
 
 @router.post("/rescan")

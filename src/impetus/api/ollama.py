@@ -373,8 +373,10 @@ async def pull(req: _NameBody, request: Request):
         await manager.pull(spec)
         return {"status": "success"}
 
+    sub = manager.pull_subscribe(spec)  # the download stops when its last client leaves
+
     async def lines() -> AsyncIterator[str]:
-        async for e in manager.pull_events(spec):
+        async for e in sub.events():
             if "error" in e:
                 yield _line({"error": e["error"]})
                 return
@@ -382,7 +384,7 @@ async def pull(req: _NameBody, request: Request):
                 {k: v for k, v in e.items() if k in ("status", "digest", "total", "completed")}
             )
 
-    return EventStreamResponse(lines(), on_disconnect=lambda: None, headers=NDJSON_HEADERS)
+    return EventStreamResponse(lines(), on_disconnect=sub.leave, headers=NDJSON_HEADERS)
 
 
 @router.delete("/api/delete")

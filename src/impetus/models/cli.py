@@ -115,8 +115,11 @@ def show(name: str) -> None:
 
 
 @models_app.command()
-def pull(spec: Annotated[str, typer.Argument(help="org/repo[:file.gguf or :QUANT]")]) -> None:
-    """Download a GGUF from the Hugging Face Hub (resumable; verified; HF_ENDPOINT applies)."""
+def pull(
+    spec: Annotated[str, typer.Argument(help="org/repo[:file.gguf | :QUANT | :mlx]")],
+) -> None:
+    """Download a GGUF or an MLX / safetensors folder from the Hugging Face Hub (resumable;
+    verified; Ctrl-C keeps the partial download for the next pull; HF_ENDPOINT applies)."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -142,6 +145,9 @@ def pull(spec: Annotated[str, typer.Argument(help="org/repo[:file.gguf or :QUANT
         def progress(e: dict) -> None:
             if "completed" in e:
                 bar.update(task, completed=e["completed"], total=e.get("total"))
+            if "files_total" in e:
+                files = f"{e['files_completed']}/{e['files_total']} files"
+                bar.update(task, description=f"{spec}: {e['status']} ({files})")
             elif e.get("status") and e["status"] != "success":
                 bar.update(task, description=f"{spec}: {e['status']}")
 
@@ -150,6 +156,13 @@ def pull(spec: Annotated[str, typer.Argument(help="org/repo[:file.gguf or :QUANT
         except PullError as exc:
             bar.stop()
             raise _fail(str(exc)) from None
+        except KeyboardInterrupt:
+            bar.stop()
+            raise _fail(
+                f"interrupted; the partial download stays in {settings.models_dir / '.partial'}"
+                " and the same command resumes it",
+                130,
+            ) from None
     typer.echo(f"{rec.name}  {_human(rec.size_bytes)}  sha256:{rec.sha256}")
 
 

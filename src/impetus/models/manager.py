@@ -139,6 +139,7 @@ class ModelManager:
         self.budget = settings.memory_budget_bytes
         self.default_keep_alive = parse_keep_alive(settings.keep_alive)
         self._reaper: asyncio.Task | None = None
+        self._pulls = None  # models/pull_jobs.py, imported on the first pull (httpx, hub)
 
     # --- lookup ---------------------------------------------------------------------------
 
@@ -345,35 +346,23 @@ class ModelManager:
 
     # --- adding models ---------------------------------------------------------------------
 
+    def pull_subscribe(self, spec: str):
+        """Start pulling `org/repo[:file|:QUANT|:mlx]` from the Hub, or join the pull of the
+        same model that is already running (models/pull_jobs.py). Read progress with
+        `.events()`: Ollama-style dicts ({"status", "digest", "total", "completed"}; a folder
+        adds "file", "files_total", "files_completed"), the last being {"status": "success",
+        "model": name} or {"error": message, "status_code": n}. Call `.leave()` when the client
+        goes: the download stops once no client is left, and resumes on the next pull."""
+        if self._pulls is None:
+            from impetus.models.pull_jobs import PullJobs
+
+            self._pulls = PullJobs(self.settings.models_dir, self.registry)
+        return self._pulls.subscribe(spec)
+
     async def pull_events(self, spec: str) -> AsyncIterator[dict]:
-        """Pull `org/repo[:file]` from the Hub, yielding Ollama-style progress dicts
-        ({"status", "digest", "total", "completed"}); the last is {"status": "success",
-        "model": name} or {"error": message, "status_code": n}."""
-        from impetus.models.pull import Puller, PullError
-
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict | None] = asyncio.Queue()
-
-        def emit(event: dict) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        def work() -> None:
-            try:
-                Puller(self.settings.models_dir, self.registry).pull(spec, emit)
-            except PullError as exc:
-                emit({"error": str(exc), "status_code": exc.status})
-            except Exception as exc:
-                log.exception("pull %s", spec)
-                emit({"error": f"pull failed: {exc}", "status_code": 500})
-            finally:
-                loop.call_soon_threadsafe(queue.put_nowait, None)
-
-        task = loop.run_in_executor(None, work)
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-        finally:
-            await task
+        """`pull_subscribe(spec).events()`, for callers that read to the end."""
+        async for event in self.pull_subscribe(spec).events():
+            yield event
 
     async def pull(self, spec: str) -> ModelRecord:
         """Pull and wait; ApiError on failure."""
@@ -457,6 +446,8 @@ class ModelManager:
                 log.exception("keep_alive reaper")
 
     def close(self) -> None:
+        if self._pulls is not None:
+            self._pulls.cancel_all()
         if self._reaper is not None:
             self._reaper.cancel()
         with self._table_lock:
