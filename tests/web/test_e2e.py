@@ -89,17 +89,17 @@ def test_overview_shows_live_tokens_per_second(server: ServerProcess, browser) -
 def test_pages_render_and_keyboard_navigation(server: ServerProcess, page) -> None:
     page.goto(server.url + "/settings")
     page.get_by_test_id("server-status").filter(has_text="ready").wait_for()
-    screenshot(page, "settings")
+    # ui-settings.png comes from test_api_keys.py, with a key in the list
     page.keyboard.press("Control+k")
     page.get_by_placeholder("Type a command or a page…").fill("models")
     page.keyboard.press("Enter")
     page.get_by_role("heading", name="Models").wait_for()
     page.get_by_text(MODEL_ID).first.wait_for()
-    screenshot(page, "models")
+    # ui-models.png comes from test_models.py, with an uploaded model loaded
     page.keyboard.press("g")
     page.keyboard.press("d")
-    page.get_by_role("heading", name="Documents").wait_for()
-    screenshot(page, "documents")
+    page.get_by_role("heading", name="Documents", exact=True).wait_for()
+    # ui-documents.png comes from test_documents.py, with files in it
 
 
 def test_wrong_api_key_shows_the_servers_message(browser) -> None:

@@ -99,8 +99,9 @@ describe("highlight", () => {
     const text = "a (b) c.* [d]";
     expect(highlight(text, "(b) .* d").map((s) => s.text).join("")).toBe(text);
   });
-  it("skips one-letter words and an empty query", () => {
+  it("skips one-letter words, stopwords and an empty query", () => {
     expect(marked("a cat", "a")).toEqual([]);
+    expect(marked("How the otters feed", "how do the otters feed")).toEqual(["otters", "feed"]);
     expect(highlight("", "x")).toEqual([]);
   });
 });

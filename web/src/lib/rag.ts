@@ -229,10 +229,16 @@ export interface Segment {
   match: boolean;
 }
 
-/** `text` cut into runs that match one of the query's words (case-insensitive) and runs that
- * do not, for highlighting. Words of one letter are left out: they would light up everywhere. */
+// Words that would light up every passage and say nothing about the match.
+const STOPWORDS = new Set(
+  "an and are as at be by can do does for from has have how in is it its of on or that the this to was were what when where which who why will with".split(" "),
+);
+
+/** `text` cut into runs that match one of the query's words (case-insensitive, at a word's
+ * start, so "feed" marks "feeds") and runs that do not, for highlighting. One-letter words and
+ * common English stopwords are left out. */
 export function highlight(text: string, query: string): Segment[] {
-  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) ?? [])];
+  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}]{2,}/gu) ?? [])].filter((w) => !STOPWORDS.has(w));
   if (!words.length || !text) return text ? [{ text, match: false }] : [];
   words.sort((a, b) => b.length - a.length); // the longest first, so "tower" wins over "to"
   const escaped = words.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
