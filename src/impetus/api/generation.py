@@ -12,6 +12,7 @@ from impetus.engines.protocol import (
     ContextLengthExceeded,
     Generation,
     GenerationRequest,
+    GrammarError,
     QueueFull,
     SamplingParams,
     TokenLogprob,
@@ -45,12 +46,10 @@ def constrain(engine, params: SamplingParams, grammar: str | None) -> SamplingPa
         raise ApiError(
             400,
             f"the {engine.name} engine does not support constrained decoding"
-            " (tools, response_format, format); use a GGUF model on llama.cpp",
+            " (tools, response_format, format)",
         )
-    from impetus.engines.sampling import GrammarError, check_grammar
-
     try:
-        check_grammar(engine.model.vocab, grammar)
+        engine.check_grammar(grammar)
     except GrammarError as exc:
         raise ApiError(400, f"the schema could not be compiled to a grammar: {exc}") from exc
     return replace(params, grammar=grammar)
@@ -76,6 +75,8 @@ def submit_n(
 
 
 def token_bytes(engine, token: int) -> bytes:
+    if hasattr(engine, "piece"):
+        return engine.piece(token)
     model = getattr(engine, "model", None)
     if model is not None and hasattr(model, "piece"):
         return model.piece(token)

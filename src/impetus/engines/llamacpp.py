@@ -60,6 +60,12 @@ class LlamaCppEngine:
     def detokenize(self, tokens: list[int]) -> str:
         return self.model.detokenize(tokens)
 
+    def check_grammar(self, grammar: str) -> None:
+        """Raise GrammarError if llama.cpp would refuse the grammar."""
+        from impetus.engines.sampling import check_grammar
+
+        check_grammar(self.model.vocab, grammar)
+
     def submit(self, request: GenerationRequest) -> Generation:
         return self.scheduler.submit(request)
 

@@ -26,6 +26,8 @@ def mlx_available() -> bool:
 
 class MlxEngine:
     name = "mlx"
+    supports_grammar = True  # the same GBNF as llama.cpp, through llguidance (mlx_grammar.py)
+    supports_logprobs = True
 
     def __init__(
         self,
@@ -38,6 +40,7 @@ class MlxEngine:
         prefill_chunk: int = 256,
     ) -> None:
         from impetus.engines import mlx_gguf
+        from impetus.engines.mlx_grammar import GrammarCompiler
         from impetus.engines.mlx_scheduler import MlxScheduler
         from impetus.models.chat_template import ChatTemplate
 
@@ -69,6 +72,7 @@ class MlxEngine:
             self.info.chat_template, bos_token=self.info.bos_token, eos_token=self.info.eos_token
         )
         self._model = loaded.model
+        self.grammar = GrammarCompiler(tok)
         self.scheduler = MlxScheduler(
             loaded.model,
             tok,
@@ -76,6 +80,7 @@ class MlxEngine:
             parallel=parallel,
             max_waiting=max_waiting,
             prefill_chunk=prefill_chunk,
+            grammar=self.grammar,
         )
 
     @property
@@ -88,6 +93,14 @@ class MlxEngine:
     def detokenize(self, tokens: list[int]) -> str:
         return self.tokenizer.detokenize(tokens)
 
+    def piece(self, token: int) -> bytes:
+        """A token's bytes (a UTF-8 character may span tokens; control tokens are empty)."""
+        return self.tokenizer.piece(token)
+
+    def check_grammar(self, grammar: str) -> None:
+        """Raise GrammarError if the grammar cannot constrain this model (compiles it once)."""
+        self.grammar.check(grammar)
+
     def submit(self, request: GenerationRequest) -> Generation:
         return self.scheduler.submit(request)
 
@@ -99,6 +112,7 @@ class MlxEngine:
         import mlx.core as mx
 
         self.scheduler.close()
+        self.scheduler.prefix_cache = None
         self.scheduler.model = None
         self._model = None
         gc.collect()

@@ -5,6 +5,10 @@ The chain is the one `engines/sampling.py` builds for llama.cpp: penalties over 
 sequence has its own history and its own PRNG key (from `seed`), so a seeded request gives the
 same text alone or batched. The random stream is MLX's, not llama.cpp's: the same seed gives
 reproducible, but different, text on the two engines.
+
+A grammar (`mlx_grammar.Constraint`), when given, masks the logits before the chain, as in
+llama.cpp. Logprobs are the log-softmax of the model's raw logits row, before any of this, as
+the llama.cpp scheduler reports them.
 """
 
 from __future__ import annotations
@@ -12,15 +16,17 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, deque
+from typing import Any
 
 import mlx.core as mx
 
-from impetus.engines.protocol import SamplingParams
+from impetus.engines.protocol import SamplingParams, TokenLogprob
 
 
 class Sampler:
-    def __init__(self, params: SamplingParams) -> None:
+    def __init__(self, params: SamplingParams, constraint: Any = None) -> None:
         self.params = params
+        self.constraint = constraint
         p = params
         self.penalize = bool(
             p.penalty_last_n != 0
@@ -34,16 +40,25 @@ class Sampler:
 
     @property
     def plain_greedy(self) -> bool:
-        return self.params.greedy and not self.penalize
+        return self.params.greedy and not self.penalize and self.constraint is None
 
     def accept(self, token: int) -> None:
         if self.penalize:
             self.history.append(token)
+        if self.constraint is not None:
+            self.constraint.accept(token)
 
     def __call__(self, logits: mx.array) -> mx.array:
         """The next token (a 0-d array, not evaluated) from one row of logits."""
         p = self.params
         x = logits.astype(mx.float32)
+        neg_inf = mx.array(-math.inf, dtype=mx.float32)
+        if self.constraint is not None:
+            allowed = self.constraint.allowed()
+            if allowed.shape[0] < x.shape[-1]:  # the model's vocabulary may be padded
+                pad = mx.zeros((x.shape[-1] - allowed.shape[0],), dtype=mx.bool_)
+                allowed = mx.concatenate([allowed, pad])
+            x = mx.where(allowed, x, neg_inf)
         if self.penalize and self.history:
             counts = Counter(self.history)
             ids = mx.array(list(counts))
@@ -56,7 +71,6 @@ class Sampler:
             x[ids] = vals
         if p.greedy:
             return mx.argmax(x)
-        neg_inf = mx.array(-math.inf, dtype=mx.float32)
         if 0 < p.top_k < x.shape[-1]:
             kth = mx.min(mx.topk(x, p.top_k))
             x = mx.where(x < kth, neg_inf, x)
@@ -84,3 +98,27 @@ def sample_batch(logits: mx.array, samplers: list[Sampler]) -> list[int]:
     for s, t in zip(samplers, out, strict=True):
         s.accept(t)
     return out
+
+
+def logprobs(logits: mx.array, tokens: list[int], tops: list[int]) -> list[TokenLogprob]:
+    """Each row's sampled token logprob and its `top` best alternatives: log-softmax of the raw
+    logits (B, V), computed in float32 (llama.cpp's path uses float64 over float32 logits)."""
+    x = logits.astype(mx.float32)
+    lp = x - mx.logsumexp(x, axis=-1, keepdims=True)
+    k = max(tops)
+    chosen = mx.take_along_axis(lp, mx.array(tokens)[:, None], axis=-1)[:, 0]
+    if k > 0:
+        ids = mx.argpartition(-lp, kth=k - 1, axis=-1)[:, :k]
+        vals = mx.take_along_axis(lp, ids, axis=-1)
+        order = mx.argsort(-vals, axis=-1)
+        ids = mx.take_along_axis(ids, order, axis=-1)
+        vals = mx.take_along_axis(vals, order, axis=-1)
+        mx.eval(chosen, ids, vals)
+        ids_l, vals_l = ids.tolist(), vals.tolist()
+    else:
+        mx.eval(chosen)
+        ids_l = vals_l = [[] for _ in tokens]
+    return [
+        TokenLogprob(t, float(c), tuple(zip(i[:n], v[:n], strict=True)))
+        for t, c, i, v, n in zip(tokens, chosen.tolist(), ids_l, vals_l, tops, strict=True)
+    ]

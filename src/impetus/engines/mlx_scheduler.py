@@ -7,6 +7,10 @@ its first token is sampled and its cache is merged into the running batch (`Batc
 and `extend`, as mlx-lm's own `BatchGenerator` does). Finished or cancelled rows are dropped
 with `filter`. Requests, cancellation, streaming and backpressure work exactly as in the
 llama.cpp scheduler (`engines/scheduler.py`), so the server cannot tell the engines apart.
+
+A finished sequence's KV goes to the prefix cache (`mlx_prefix_cache.py`); a new prompt that
+shares a prefix with one prefills only the rest. Grammars (`mlx_grammar.py`) and logprobs
+are per request, as in llama.cpp.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import mlx.core as mx
 from mlx_lm.models.cache import make_prompt_cache
 
 from impetus.engines.delivery import deliver
-from impetus.engines.mlx_sampling import Sampler, sample_batch
+from impetus.engines.mlx_prefix_cache import PrefixCache, reusable
+from impetus.engines.mlx_sampling import Sampler, logprobs, sample_batch
 from impetus.engines.mlx_tokenizer import MlxTokenizer
 from impetus.engines.protocol import (
     ContextLengthExceeded,
@@ -32,6 +37,7 @@ from impetus.engines.protocol import (
     GenerationRequest,
     QueueFull,
     TokenEvent,
+    TokenLogprob,
 )
 from impetus.engines.textstream import TextStream
 
@@ -50,6 +56,7 @@ class _Sequence:
     prefilled: int = 0
     generated: int = 0
     next_token: int = -1  # sampled, not yet in the KV cache
+    out: list[int] | None = None  # generated tokens, kept for the prefix cache
 
     @property
     def length(self) -> int:
@@ -60,6 +67,8 @@ class _Sequence:
 class _Stats:
     requests_admitted: int = 0
     prompt_tokens: int = 0
+    prompt_tokens_cached: int = 0
+    prefix_cache_hits: int = 0
     completion_tokens: int = 0
     decode_steps: int = 0
     prefill_seconds: float = 0.0
@@ -76,14 +85,24 @@ class MlxScheduler:
         parallel: int = 8,
         max_waiting: int = 64,
         prefill_chunk: int = 256,
+        grammar: Any = None,
+        prefix_cache_entries: int = 4,
     ) -> None:
         self.model = model
+        self.grammar = grammar  # mlx_grammar.GrammarCompiler, for requests with a grammar
         self.tok = tokenizer
         self.context_limit = context_limit
         self.parallel = parallel
         self.max_waiting = max_waiting
         self.prefill_chunk = prefill_chunk
         self.stats = _Stats()
+        # Twice one request's context, in at most `prefix_cache_entries` sequences.
+        self.prefix_cache: PrefixCache | None = None
+        if prefix_cache_entries > 0 and reusable(make_prompt_cache(model)):
+            self.prefix_cache = PrefixCache(
+                max_tokens=2 * context_limit, max_entries=prefix_cache_entries
+            )
+        self._clear_prefix_cache = False
         self._waiting: list[_Sequence] = []
         self._prefilling: list[_Sequence] = []
         self._running: list[_Sequence] = []  # row i of the batch cache is _running[i]
@@ -143,15 +162,22 @@ class MlxScheduler:
             "kv_cells_total": self.context_limit * self.parallel,
             "kv_cells_used": sum(q.length for q in running) + sum(q.prefilled for q in prefilling),
             "prompt_tokens": s.prompt_tokens,
-            "prompt_tokens_cached": 0,
+            "prompt_tokens_cached": s.prompt_tokens_cached,
             "completion_tokens": s.completion_tokens,
             "decode_steps": s.decode_steps,
-            "prefix_cache_hits": 0,
+            "prefix_cache_hits": s.prefix_cache_hits,
+            "prefix_cache_tokens": self.prefix_cache.tokens if self.prefix_cache else 0,
             "tokens_per_second": self._recent_rate(),
             "mlx_active_bytes": mx.get_active_memory(),
             "mlx_peak_bytes": mx.get_peak_memory(),
             "mlx_cache_bytes": mx.get_cache_memory(),
         }
+
+    def clear_prefix_cache(self) -> None:
+        """Drop the cached prefixes (at the next step, on the engine thread)."""
+        with self._cv:
+            self._clear_prefix_cache = True
+            self._cv.notify()
 
     def _recent_rate(self, window: float = 5.0) -> float:
         now = time.perf_counter()
@@ -170,17 +196,21 @@ class MlxScheduler:
                         or self._waiting
                         or self._running
                         or self._prefilling
+                        or self._clear_prefix_cache
                     ):
                         self._cv.wait()
                     if self._stopping:
                         break
                     incoming, self._incoming = self._incoming, []
                     cancelled, self._cancelled = self._cancelled, []
+                    if self._clear_prefix_cache and self.prefix_cache is not None:
+                        self.prefix_cache.clear()
+                    self._clear_prefix_cache = False
                 self._waiting.extend(incoming)
                 outbox: list[tuple[_Sequence, TokenEvent]] = []
                 try:
                     self._apply_cancellations(cancelled, outbox)
-                    self._admit()
+                    self._admit(outbox)
                     self._decode(outbox)
                     self._prefill(outbox)
                 except Exception as exc:  # never let the thread die with requests hanging
@@ -215,15 +245,31 @@ class MlxScheduler:
         with self._cv:
             self._n_pending = len(self._waiting) + len(self._incoming)
 
-    def _admit(self) -> None:
+    def _admit(self, outbox: list) -> None:
         while self._waiting and len(self._running) + len(self._prefilling) < self.parallel:
             q = self._waiting.pop(0)
-            q.sampler = Sampler(q.gen.request.params)
-            q.cache = make_prompt_cache(self.model)
+            params = q.gen.request.params
+            try:
+                constraint = None
+                if params.grammar is not None:
+                    constraint = self.grammar.constraint(params.grammar)
+                q.sampler = Sampler(params, constraint)
+            except Exception as exc:  # a grammar that does not compile: fail this request only
+                outbox.append((q, TokenEvent("", finish_reason="error", error=str(exc))))
+                continue
+            q.out = []
+            shared, cache = 0, None
+            if self.prefix_cache is not None:
+                shared, cache = self.prefix_cache.lookup(q.prompt)
+            q.cache = cache if cache is not None else make_prompt_cache(self.model)
+            q.prefilled = shared
             usage = q.gen.usage
+            usage.cached_tokens = shared
             usage.queue_seconds = time.perf_counter() - q.gen.request.arrived
             self.stats.requests_admitted += 1
             self.stats.prompt_tokens += len(q.prompt)
+            self.stats.prompt_tokens_cached += shared
+            self.stats.prefix_cache_hits += shared > 0
             self._prefilling.append(q)
         self._sync_pending()
 
@@ -242,10 +288,15 @@ class MlxScheduler:
             self.stats.prefill_seconds += time.perf_counter() - t0
             return
         self._prefilling.pop(0)
-        token = sample_batch(logits[:, -1, :], [q.sampler])[0]
+        row = logits[:, -1, :]
+        token = sample_batch(row, [q.sampler])[0]
+        lps = self._logprobs(row, [q], [token])
         self.stats.prefill_seconds += time.perf_counter() - t0
-        if self._emit(q, token, outbox):
+        cache = q.cache
+        if self._emit(q, token, outbox, lps[0]):
             self._join_batch(q)
+        else:
+            self._remember(q.prompt, cache)  # done at its first token: the prompt is all it holds
 
     def _join_batch(self, q: _Sequence) -> None:
         merged = [c.merge([c]) for c in q.cache]
@@ -264,14 +315,37 @@ class MlxScheduler:
         inputs = mx.array([[q.next_token] for q in self._running])
         logits = self.model(inputs, cache=self._batch_cache)[:, -1, :]
         tokens = sample_batch(logits, [q.sampler for q in self._running])
+        lps = self._logprobs(logits, self._running, tokens)
         self.stats.decode_seconds += time.perf_counter() - t0
         self.stats.decode_steps += 1
-        keep = [
-            i
-            for i, (q, t) in enumerate(zip(self._running, tokens, strict=True))
-            if self._emit(q, t, outbox)
-        ]
+        keep = []
+        for i, (q, t, lp) in enumerate(zip(self._running, tokens, lps, strict=True)):
+            if self._emit(q, t, outbox, lp):
+                keep.append(i)
+            elif self.prefix_cache is not None:
+                # The row holds the prompt and every generated token but the last one.
+                held = q.prompt + q.out[:-1]
+                self._remember(held, [c.extract(i) for c in self._batch_cache])
         self._keep_rows(keep)
+
+    def _logprobs(
+        self, logits: mx.array, seqs: list[_Sequence], tokens: list[int]
+    ) -> list[TokenLogprob | None]:
+        """Logprobs for the rows whose request asked for them (None for the others)."""
+        rows = [i for i, q in enumerate(seqs) if q.gen.request.params.logprobs is not None]
+        out: list[TokenLogprob | None] = [None] * len(seqs)
+        if not rows:
+            return out
+        picked = logits[mx.array(rows)] if len(rows) < len(seqs) else logits
+        tops = [seqs[i].gen.request.params.logprobs for i in rows]
+        for i, lp in zip(rows, logprobs(picked, [tokens[i] for i in rows], tops), strict=True):
+            out[i] = lp
+        return out
+
+    def _remember(self, tokens: list[int], cache: list[Any] | None) -> None:
+        if self.prefix_cache is None or cache is None:
+            return
+        self.prefix_cache.store(tokens, cache)
 
     def _keep_rows(self, keep: list[int]) -> None:
         if len(keep) == len(self._running):
@@ -283,10 +357,11 @@ class MlxScheduler:
             for c in self._batch_cache:
                 c.filter(keep)
 
-    def _emit(self, q: _Sequence, token: int, outbox: list) -> bool:
+    def _emit(self, q: _Sequence, token: int, outbox: list, lp: TokenLogprob | None = None) -> bool:
         """Account one sampled token; False when the sequence has finished."""
         self._recent_tokens.append((time.perf_counter(), 1))
         q.generated += 1
+        q.out.append(token)
         self.stats.completion_tokens += 1
         usage = q.gen.usage
         usage.completion_tokens = q.generated
@@ -298,10 +373,10 @@ class MlxScheduler:
         text = q.stream.push(self.tok.piece(token))
         if q.stream.stopped:
             if text:
-                outbox.append((q, TokenEvent(text, (token,))))
+                outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
             self._finish(q, "stop", outbox)
             return False
-        outbox.append((q, TokenEvent(text, (token,))))
+        outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
         q.next_token = token
         if q.generated >= q.max_new or q.length >= self.context_limit:
             self._finish(q, "length", outbox)
@@ -310,6 +385,9 @@ class MlxScheduler:
 
     def _finish(self, q: _Sequence, reason: FinishReason, outbox: list, error: str | None = None):
         tail = q.stream.flush() if reason in ("stop", "length") else ""
-        outbox.append((q, TokenEvent(tail, finish_reason=reason, error=error)))
+        matched = q.stream.matched
+        outbox.append(
+            (q, TokenEvent(tail, finish_reason=reason, error=error, stop_sequence=matched))
+        )
         q.sampler = None
         q.cache = None

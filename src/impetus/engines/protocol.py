@@ -183,6 +183,10 @@ class EngineError(Exception):
     """An engine refused a request; the message is safe to show to the client."""
 
 
+class GrammarError(ValueError):
+    """An engine could not compile a GBNF grammar (the API answers 400)."""
+
+
 class QueueFull(EngineError):
     def __init__(self, retry_after: float) -> None:
         super().__init__("the server is at capacity; retry shortly")

@@ -11,11 +11,9 @@ import math
 import random
 
 from impetus.engines.llama_ctypes import ll
-from impetus.engines.protocol import SamplingParams
+from impetus.engines.protocol import GrammarError, SamplingParams
 
-
-class GrammarError(ValueError):
-    """llama.cpp could not parse a GBNF grammar."""
+__all__ = ["GrammarError", "Sampler", "check_grammar", "grammar_sampler"]
 
 
 def grammar_sampler(vocab: object, grammar: str) -> object:
