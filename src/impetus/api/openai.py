@@ -45,9 +45,12 @@ def model_card(engine) -> dict:
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict:
+    """The loaded models, the default first: what a client can use without waiting for a load
+    (the dashboard's chat picker shows a model as soon as it is loaded on the Models page)."""
     runtime = request.app.state.runtime
-    data = [model_card(runtime.engine)] if runtime.engine is not None else []
-    return {"object": "list", "data": data}
+    default = runtime.manager.default_name
+    loaded = sorted(runtime.manager.loaded(), key=lambda e: (e.name != default, e.name))
+    return {"object": "list", "data": [model_card(e.engine) for e in loaded]}
 
 
 @router.get("/v1/models/{model_id:path}")

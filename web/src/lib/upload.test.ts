@@ -83,7 +83,7 @@ describe("uploadFile", () => {
     vi.stubGlobal("XMLHttpRequest", FakeXHR);
     const up = uploadFile("/admin/models", file(), () => {});
     FakeXHR.last.reply(400, { error: { message: "not a GGUF file (bad magic)", code: "invalid_model" } });
-    const err = await up.done.catch((e) => e);
+    const err = (await up.done.catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err.status).toBe(400);
     expect(err.message).toBe("not a GGUF file (bad magic)");
@@ -102,7 +102,7 @@ describe("uploadFile", () => {
     vi.stubGlobal("XMLHttpRequest", FakeXHR);
     const up = uploadFile("/admin/models", file(), () => {});
     up.abort();
-    const err = await up.done.catch((e) => e);
+    const err = (await up.done.catch((e: unknown) => e)) as ApiError;
     expect(err.name).toBe("AbortError");
   });
 });

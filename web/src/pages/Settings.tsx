@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { toast } from "sonner";
 import { Card, EmptyState } from "../components/EmptyState";
 import { Page } from "../components/Page";
+import { ApiKeys } from "../components/settings/ApiKeys";
 import { getApiKey, setApiKey } from "../lib/api";
 import { useFeature } from "../lib/features";
 import { formatDuration } from "../lib/format";
@@ -69,13 +70,13 @@ export function Settings() {
             Forget API key
           </button>
         </Card>
-        <div>
-          {keys.data === false ? (
-            <EmptyState title="API key management is not available yet">
-              Keys are set with <code>--api-key</code>, <code>IMPETUS_API_KEY</code> or <code>config.toml</code> for now.
-            </EmptyState>
-          ) : null}
-        </div>
+        {keys.data === false ? (
+          <EmptyState title="API key management is not available on this server">
+            Keys are set with <code>--api-key</code>, <code>IMPETUS_API_KEY</code> or <code>config.toml</code>.
+          </EmptyState>
+        ) : keys.data === true ? (
+          <ApiKeys />
+        ) : null}
       </div>
     </Page>
   );

@@ -1,0 +1,112 @@
+"""The Models page end to end: drag-and-drop upload of a real GGUF with live progress, load it,
+chat with it; a corrupt upload shows the server's own message. A server of its own, on its own
+data folder, so the uploaded model does not leak into other tests."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import MODEL_ID, ServerProcess
+from tests.models.files import copy_model, corrupt_header
+from tests.web.conftest import screenshot
+
+# Every aria-valuenow the upload's progress bar shows, in order.
+WATCH_PROGRESS = """() => {
+  window.__progress = [];
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.target.getAttribute("aria-label") === "Upload e2e-upload.gguf")
+        window.__progress.push(Number(r.target.getAttribute("aria-valuenow")));
+    }
+  }).observe(document.body, {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
+}"""
+
+# A real drop event carrying a real File (read from disk by chromium through a scratch input).
+DROP = """() => {
+  const file = document.getElementById("scratch-file").files[0];
+  const dt = new DataTransfer();
+  dt.items.add(file);
+  const zone = document.querySelector('[data-testid="model-drop-zone"]');
+  for (const type of ["dragenter", "dragover", "drop"])
+    zone.dispatchEvent(new DragEvent(type, {bubbles: true, cancelable: true, dataTransfer: dt}));
+}"""
+
+
+@pytest.fixture(scope="module")
+def models_server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("web-models-data")
+    srv = ServerProcess("--ctx", "512", env={"IMPETUS_DATA_DIR": str(data)})
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_drop_a_gguf_load_it_and_chat_with_it(models_server, page, tmp_path) -> None:
+    upload = copy_model(tmp_path / "e2e-upload.gguf")
+    page.goto(models_server.url + "/models")
+    page.locator(f'tr[data-model="{MODEL_ID}"]').wait_for()
+    page.evaluate(WATCH_PROGRESS)
+    page.evaluate(
+        """() => { const i = document.createElement("input"); i.type = "file";
+        i.id = "scratch-file"; i.hidden = true; document.body.appendChild(i); }"""
+    )
+    page.set_input_files("#scratch-file", str(upload))
+    page.evaluate(DROP)
+
+    item = page.get_by_test_id("upload-item").filter(has_text="e2e-upload.gguf")
+    item.and_(page.locator('[data-phase="done"]')).wait_for(timeout=60_000)
+    assert "Added as e2e-upload" in item.inner_text()
+    bar = page.get_by_role("progressbar", name="Upload e2e-upload.gguf")
+    assert bar.get_attribute("aria-valuenow") == "100"
+    progress = page.evaluate("window.__progress")
+    assert progress == sorted(progress), progress  # it only moves forward
+    assert any(0 < p < 100 for p in progress), progress  # and it moved while bytes were sent
+    page.locator("[data-sonner-toast]").filter(has_text="Uploaded e2e-upload").wait_for()
+
+    row = page.locator('tr[data-model="e2e-upload"]')
+    row.wait_for()  # the list refreshed by itself
+    assert "llama" in row.inner_text() and "On disk" in row.inner_text()
+    page.get_by_role("button", name="Load e2e-upload").click()
+    row.get_by_test_id("model-state").filter(has_text="Loaded").wait_for(timeout=60_000)
+    loaded = httpx.get(models_server.url + "/admin/models").json()["loaded"]
+    assert "e2e-upload" in [m["name"] for m in loaded]
+    screenshot(page, "models")
+
+    page.goto(models_server.url + "/chat")
+    page.get_by_label("Model").filter(has_text="e2e-upload").wait_for()
+    page.get_by_label("Model").select_option("e2e-upload")
+    page.get_by_label("Max tokens").fill("24")
+    box = page.get_by_label("Message", exact=True)
+    box.fill("Say hello.")
+    box.press("Enter")
+    page.get_by_role("button", name="Send").wait_for(timeout=90_000)  # back from Stop
+    answer = page.locator('article[data-role="assistant"]').last.inner_text()
+    assert answer.strip()
+
+
+def test_a_corrupt_upload_shows_the_servers_message(models_server, page, tmp_path) -> None:
+    broken = corrupt_header(tmp_path / "broken.gguf")
+    # What the server says about this file, asked directly: the toast must carry it.
+    with broken.open("rb") as fh:
+        direct = httpx.post(models_server.url + "/admin/models", files={"file": fh})
+    assert direct.status_code == 400
+    message = direct.json()["error"]["message"]
+    assert message
+
+    page.goto(models_server.url + "/models")
+    page.locator(f'tr[data-model="{MODEL_ID}"]').wait_for()
+    page.get_by_label("Model file to upload").set_input_files(str(broken))
+    toast = page.locator("[data-sonner-toast]").filter(has_text=message)
+    toast.wait_for()
+    assert "broken.gguf" in toast.inner_text()
+    item = page.get_by_test_id("upload-item").filter(has_text="broken.gguf")
+    assert item.get_attribute("data-phase") == "error"
+    assert page.locator('tr[data-model="broken"]').count() == 0
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    page.get_by_label("Model file to upload").set_input_files(str(notes))
+    page.locator("[data-sonner-toast]").filter(has_text="the upload must be a .gguf file").wait_for()
