@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -72,3 +74,39 @@ def test_load_unload_ps_against_a_server(env, tmp_path):
         assert "gamma" not in run("ps", "--url", srv.url, env=env).stdout
     finally:
         srv.stop()
+
+
+def test_ctrl_c_keeps_the_partial_download_and_the_next_pull_resumes(env, tmp_path):
+    hub = FakeHub(throttle=4_000_000)
+    hub.add(REPO, "smollm2-135m-instruct-q4_1.gguf", MODEL_PATH)
+    hub.start()
+    env = {**env, "HF_ENDPOINT": hub.url}
+    partial_dir = tmp_path / "data" / "models" / ".partial"
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "impetus", "pull", REPO],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **env},
+        )
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size for p in partial_dir.glob("*.partial")):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=10)
+        assert proc.returncode == 130 and "the same command resumes it" in err
+        sent = hub.bytes_sent
+        time.sleep(0.5)
+        assert hub.bytes_sent == sent and hub.active == 0
+        (partial,) = partial_dir.glob("*.partial")
+        kept = partial.stat().st_size
+        assert kept > 0
+        assert json.loads(run("models", "list", "--json", env=env).stdout) == []
+        hub.throttle = None
+        out = run("pull", REPO, env=env).stdout
+        assert hub.ranges[-1] == f"bytes={kept}-"
+        assert f"sha256:{hub.repos[REPO]['smollm2-135m-instruct-q4_1.gguf'].sha256}" in out
+    finally:
+        hub.stop()

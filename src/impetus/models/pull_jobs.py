@@ -14,7 +14,9 @@ hands its events back with `call_soon_threadsafe`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -117,8 +119,12 @@ class PullJobs:
         job = PullJob(key, self._done)
         self._jobs[key] = job
 
+        def call(fn: Callable, *args: object) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the server is stopping
+                loop.call_soon_threadsafe(fn, *args)
+
         def emit(event: dict) -> None:
-            loop.call_soon_threadsafe(job.publish, event)
+            call(job.publish, event)
 
         def work() -> None:
             if previous is not None and previous.thread is not None:
@@ -132,9 +138,20 @@ class PullJobs:
                 log.exception("pull %s", text)
                 emit({"error": f"pull failed: {exc}", "status_code": 500})
             finally:
-                loop.call_soon_threadsafe(job.finish)
+                call(job.finish)
 
-        job.thread = loop.run_in_executor(None, work)
+        # A thread of its own, not the default executor: a few long pulls must not starve the
+        # asyncio.to_thread work (model loads, scans) that shares it.
+        done: asyncio.Future = loop.create_future()
+        job.thread = done
+
+        def run() -> None:
+            try:
+                work()
+            finally:
+                call(done.set_result, None)
+
+        threading.Thread(target=run, name=f"pull {key}", daemon=True).start()
         return job
 
     def _done(self, job: PullJob) -> None:
