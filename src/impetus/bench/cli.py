@@ -111,13 +111,39 @@ def rag_(
     )
 
 
+@bench_app.command()
+def ui(
+    out: OutOpt = Path("BENCHMARKS.md"),
+    model: ModelOpt = None,
+    seconds: Annotated[float, typer.Option(help="Measurement window.")] = 18.0,
+    streams: Annotated[int, typer.Option(help="Concurrent streaming chats.")] = 8,
+) -> None:
+    """The dashboard's Overview frame times and long tasks in headless chromium, with chat
+    streams running (targets: frame p95 < 16.7 ms, no long task > 50 ms)."""
+    from impetus.bench import ui as bench_ui
+
+    result = bench_ui.measure(
+        _model(model), seconds, streams, log=lambda m: typer.echo(m, err=True)
+    )
+    typer.echo(json.dumps(bench_ui.as_dict(result)))
+    body = bench_ui.render(result)
+    report.write_section(
+        out, "ui", f"## Dashboard under load\n\n{report.stamp('impetus bench ui')}\n\n{body}"
+    )
+
+
 @bench_app.command("all")
 def all_(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
-    """Start-up, serving and the tray (several minutes; builds llama-server the first time)."""
+    """Start-up, serving, the dashboard and the tray (several minutes; builds llama-server the
+    first time)."""
     from impetus.bench.tray import tray as bench_tray
 
     startup(out=out, model=model)
     serving(out=out, model=model)
+    try:
+        ui(out=out, model=model)
+    except (ImportError, RuntimeError) as exc:  # no playwright or no chromium
+        typer.echo(f"ui benchmark skipped ({exc})", err=True)
     try:
         bench_tray(seconds=60.0, write=out)
     except typer.Exit:

@@ -80,7 +80,7 @@ export function ConfirmDialog({
           </button>
           <button
             type="button"
-            className="btn-primary bg-red-600 hover:bg-red-700"
+            className="inline-flex h-9 items-center justify-center rounded-lg bg-red-600 px-4 text-sm font-medium text-white hover:bg-red-700 disabled:opacity-50"
             onClick={onConfirm}
             disabled={busy}
           >

@@ -127,7 +127,7 @@ export function SearchPlayground({ collection }: { collection: string }) {
             Filters{" "}
             {active && <span className="text-xs text-violet-600 dark:text-violet-400">({Object.keys(active).length} set)</span>}
           </summary>
-          <div className="grid grid-cols-1 gap-3 border-t border-zinc-200 p-3 text-sm sm:grid-cols-2 dark:border-zinc-800">
+          <div className="grid grid-cols-1 gap-3 border-t border-zinc-200 p-3 text-sm xl:grid-cols-2 dark:border-zinc-800">
             <label className="flex flex-col gap-1">
               <span className="text-zinc-500">Source (exact file name or path)</span>
               <input className="field" value={filters.source} onChange={(e) => setF("source", e.target.value)} />
@@ -151,9 +151,9 @@ export function SearchPlayground({ collection }: { collection: string }) {
               </div>
             </fieldset>
             <div className="flex gap-2">
-              <label className="flex flex-1 flex-col gap-1">
+              <label className="flex min-w-0 flex-1 flex-col gap-1">
                 <span className="text-zinc-500">Tags (comma-separated)</span>
-                <input className="field" value={filters.tags} onChange={(e) => setF("tags", e.target.value)} />
+                <input className="field min-w-0" value={filters.tags} onChange={(e) => setF("tags", e.target.value)} />
               </label>
               <label className="flex flex-col gap-1">
                 <span className="text-zinc-500">Match</span>
@@ -168,20 +168,20 @@ export function SearchPlayground({ collection }: { collection: string }) {
               </label>
             </div>
             <div className="flex gap-2">
-              <label className="flex flex-1 flex-col gap-1">
+              <label className="flex min-w-0 flex-1 flex-col gap-1">
                 <span className="text-zinc-500">Date from</span>
-                <input type="date" className="field" value={filters.from} onChange={(e) => setF("from", e.target.value)} />
+                <input type="date" className="field min-w-0" value={filters.from} onChange={(e) => setF("from", e.target.value)} />
               </label>
-              <label className="flex flex-1 flex-col gap-1">
+              <label className="flex min-w-0 flex-1 flex-col gap-1">
                 <span className="text-zinc-500">Date to</span>
-                <input type="date" className="field" value={filters.to} onChange={(e) => setF("to", e.target.value)} />
+                <input type="date" className="field min-w-0" value={filters.to} onChange={(e) => setF("to", e.target.value)} />
               </label>
             </div>
-            <label className="flex flex-col gap-1 sm:col-span-2">
+            <label className="flex flex-col gap-1 xl:col-span-2">
               <span className="text-zinc-500">Metadata (key=value, one per line)</span>
               <textarea rows={2} className="field font-mono" value={filters.meta} onChange={(e) => setF("meta", e.target.value)} />
             </label>
-            <div className="sm:col-span-2">
+            <div className="xl:col-span-2">
               <button type="button" className="btn h-8" onClick={() => setFilters(EMPTY_FILTERS)} disabled={!active}>
                 Clear filters
               </button>
