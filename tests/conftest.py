@@ -124,3 +124,38 @@ def openai_client(server: ServerProcess):
     from openai import OpenAI
 
     return OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+MLX_SPARE = "mlx-spare"  # a second name for the bundled model in `mlx_server`'s data folder
+
+
+@pytest.fixture(scope="session")
+def mlx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The bundled model served by the MLX engine (mlx[cpu] on Linux: ~0.1-0.3 s per token,
+    prompt tokens included, so tests keep prompts and outputs short). Its data folder also
+    holds the model as `mlx-spare`, for load/unload tests that must not touch the default."""
+    pytest.importorskip("mlx.core")
+    pytest.importorskip("mlx_lm")
+    data = tmp_path_factory.mktemp("mlx-data")
+    models = data / "models"
+    models.mkdir()
+    try:
+        os.link(MODEL_PATH, models / f"{MLX_SPARE}.gguf")
+    except OSError:
+        (models / f"{MLX_SPARE}.gguf").symlink_to(MODEL_PATH)
+    _link_embedding_model(models)
+    srv = ServerProcess(
+        "--engine", "mlx", "--parallel", "2", "--ctx", "1024", env={"IMPETUS_DATA_DIR": str(data)}
+    )
+    try:
+        srv.wait_ready(timeout=180)
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def mlx_openai(mlx_server: ServerProcess):
+    from openai import OpenAI
+
+    return OpenAI(base_url=mlx_server.url + "/v1", api_key="unused", max_retries=0, timeout=600)
