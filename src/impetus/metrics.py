@@ -6,6 +6,8 @@ process RSS and CPU) are read from the engine when /metrics is scraped.
 
 from __future__ import annotations
 
+import sys
+
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -96,6 +98,7 @@ class _LiveCollector:
         ready.add_metric([], 1.0 if self.runtime.state == "ready" else 0.0)
         yield ready
         yield from self._models()
+        yield from self._mlx_memory()
         engine = self.runtime.engine
         if engine is None:
             return
@@ -142,6 +145,21 @@ class _LiveCollector:
         )
         cached.add_metric([model], s["prompt_tokens_cached"])
         yield cached
+
+    def _mlx_memory(self):
+        """MLX's allocator, process-wide (every MLX model shares it), once mlx is in use: a
+        server that never loaded an MLX model does not import it for a scrape."""
+        mx = sys.modules.get("mlx.core")
+        if mx is None:
+            return
+        for name, doc, value in (
+            ("impetus_mlx_active_bytes", "MLX memory held by arrays", mx.get_active_memory()),
+            ("impetus_mlx_peak_bytes", "MLX peak memory since start", mx.get_peak_memory()),
+            ("impetus_mlx_cache_bytes", "MLX buffer cache, reusable", mx.get_cache_memory()),
+        ):
+            g = GaugeMetricFamily(name, doc)
+            g.add_metric([], float(value))
+            yield g
 
     def _models(self):
         """Per loaded model: load time and estimated memory (weights + KV cache)."""
