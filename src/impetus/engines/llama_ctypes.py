@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,12 +86,21 @@ class ContextConfig:
     n_seq_max: int
     n_batch: int = 512
     n_threads: int | None = None
+    flash_attn: int = -1  # llama.cpp's flash_attn_type: -1 auto, 0 off, 1 on
 
 
 class LlamaModel:
     """A loaded GGUF (weights mmapped) plus its vocabulary and metadata."""
 
-    def __init__(self, path: str | os.PathLike[str], *, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        overrides: Mapping[str, bool] | None = None,
+        verbose: bool = False,
+    ) -> None:
+        """`overrides` are llama.cpp `kv_overrides` of boolean metadata (the embedder uses them to
+        do BERT accent stripping in Python); `metadata` still shows the file's own values."""
         path = Path(path)
         if not path.is_file():
             raise ModelLoadError(f"model file not found: {path}")
@@ -99,6 +109,14 @@ class LlamaModel:
                 raise ModelLoadError(f"{path.name} is not a GGUF file")
         _init_backend(verbose)
         params = ll.llama_model_default_params()  # mmap is the default: pages load on use
+        overrides = dict(overrides or {})
+        kvo = (ll.llama_model_kv_override * (len(overrides) + 1))()  # zeroed sentinel at the end
+        for i, (key, value) in enumerate(overrides.items()):
+            kvo[i].key = key.encode()
+            kvo[i].tag = ll.LLAMA_KV_OVERRIDE_TYPE_BOOL
+            kvo[i].value.val_bool = bool(value)
+        if overrides:
+            params.kv_overrides = kvo
         self.path = path
         self.ptr = ll.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:
@@ -211,6 +229,7 @@ class LlamaContext:
         params.n_threads = threads
         params.n_threads_batch = threads
         params.no_perf = True
+        params.flash_attn_type = config.flash_attn
         # One cache for all slots: a slot may use the whole context, and sequences can share a
         # cached prefix by copying cell tags (llama_memory_seq_cp) instead of recomputing it.
         params.kv_unified = True

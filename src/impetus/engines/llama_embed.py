@@ -11,13 +11,10 @@ Not thread-safe: the caller (`impetus.rag.embed.Embedder`) holds a lock around `
 from __future__ import annotations
 
 import ctypes
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
-from impetus.engines import llama_ctypes
 from impetus.engines.llama_ctypes import LlamaModel, ModelLoadError, default_threads, ll
 
 POOLING = {
@@ -40,49 +37,6 @@ def model_pooling(model: LlamaModel) -> str | None:
         return by_value.get(int(raw))
     except ValueError:
         return None
-
-
-class EmbeddingModel(LlamaModel):
-    """`LlamaModel` loaded with metadata overrides (llama.cpp `kv_overrides`).
-
-    The embedder uses them to switch off llama.cpp's accent stripping and do it in Python, the
-    way Hugging Face's BertNormalizer does (see `impetus.rag.wordpiece`). `metadata` still shows
-    the file's own values.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        overrides: Mapping[str, bool] | None = None,
-        verbose: bool = False,
-    ) -> None:
-        path = Path(path)
-        if not path.is_file():
-            raise ModelLoadError(f"model file not found: {path}")
-        with path.open("rb") as fh:
-            if fh.read(4) != b"GGUF":
-                raise ModelLoadError(f"{path.name} is not a GGUF file")
-        llama_ctypes._init_backend(verbose)
-        params = ll.llama_model_default_params()
-        overrides = dict(overrides or {})
-        kvo = (ll.llama_model_kv_override * (len(overrides) + 1))()  # zeroed sentinel at the end
-        for i, (key, value) in enumerate(overrides.items()):
-            kvo[i].key = key.encode()
-            kvo[i].tag = ll.LLAMA_KV_OVERRIDE_TYPE_BOOL
-            kvo[i].value.val_bool = bool(value)
-        if overrides:
-            params.kv_overrides = kvo
-        self.path = path
-        self.ptr = ll.llama_model_load_from_file(str(path).encode(), params)
-        if not self.ptr:
-            raise ModelLoadError(f"llama.cpp could not load {path.name} (corrupt or unsupported)")
-        self.vocab = ll.llama_model_get_vocab(self.ptr)
-        self.n_vocab = ll.llama_vocab_n_tokens(self.vocab)
-        self.train_ctx = int(ll.llama_model_n_ctx_train(self.ptr))
-        self.metadata = self._read_metadata()
-        self._piece_buf = ctypes.create_string_buffer(256)
-        self._piece_cache: dict[int, bytes] = {}
 
 
 class EmbeddingContext:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from impetus.engines.llama_embed import EmbeddingContext, EmbeddingModel, model_pooling
+from impetus.engines.llama_ctypes import LlamaModel
+from impetus.engines.llama_embed import EmbeddingContext, model_pooling
 from impetus.rag import wordpiece
 from impetus.rag.convert import MAX_SEQ_KEY, NORMALIZE_KEY
 
@@ -67,7 +68,7 @@ class Embedder:
         self.name = name or self.path.stem
         # Accent stripping moves to Python (see `wordpiece`); the override is inert for
         # tokenizers other than WordPiece.
-        self.model = EmbeddingModel(self.path, overrides=wordpiece.OVERRIDES, verbose=verbose)
+        self.model = LlamaModel(self.path, overrides=wordpiece.OVERRIDES, verbose=verbose)
         meta = self.model.metadata
         self._wordpiece = meta.get("tokenizer.ggml.model") == "bert"
         self._strip_accents = wordpiece.strips_accents(meta)
