@@ -73,6 +73,10 @@ class UiResult:
     cpu_ours_percent: float  # server + chromium + this process
     load_avg: tuple[float, float, float]
     long_task_ms: list[float] = field(default_factory=list)
+    # The renderer's main thread, from the DevTools Performance domain: ms of work per second.
+    main_busy_ms_per_s: float = 0.0
+    script_ms_per_s: float = 0.0
+    layout_ms_per_s: float = 0.0
 
     @property
     def others_percent(self) -> float:
@@ -150,6 +154,11 @@ def _ours():
     return [me, *me.children(recursive=True)]
 
 
+def _perf(cdp) -> dict[str, float]:
+    """Cumulative main-thread seconds by kind (TaskDuration, ScriptDuration, ...)."""
+    return {m["name"]: float(m["value"]) for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+
 def measure(
     model: Path, seconds: float = 18.0, streams: int = 8, max_tokens: int = 2000, log=print
 ) -> UiResult:
@@ -179,6 +188,9 @@ def measure(
                         timeout=60_000,
                     )
                     time.sleep(2)  # past the prefill burst: measure steady decoding
+                    cdp = page.context.new_cdp_session(page)
+                    cdp.send("Performance.enable")
+                    perf0 = _perf(cdp)
                     procs = _ours()
                     psutil.cpu_percent()  # starts the machine-wide interval
                     ours0, chunks0, t0 = _cpu_seconds(procs), load.chunks, time.monotonic()
@@ -190,6 +202,7 @@ def measure(
                         " return {frames: window.__frames, longtasks: window.__longtasks}; }"
                     )
                     elapsed = time.monotonic() - t0
+                    perf = {k: v - perf0.get(k, 0.0) for k, v in _perf(cdp).items()}
                     cpu_total = psutil.cpu_percent()
                     ours = (_cpu_seconds(procs) - ours0) / elapsed / (os.cpu_count() or 1) * 100
                     chunks = load.chunks - chunks0
@@ -219,6 +232,14 @@ def measure(
         cpu_ours_percent=round(ours, 1),
         load_avg=tuple(round(x, 2) for x in load_avg),
         long_task_ms=[round(x, 1) for x in sorted(longs, reverse=True)],
+        main_busy_ms_per_s=round(perf.get("TaskDuration", 0.0) * 1000 / elapsed, 1),
+        script_ms_per_s=round(perf.get("ScriptDuration", 0.0) * 1000 / elapsed, 1),
+        layout_ms_per_s=round(
+            (perf.get("LayoutDuration", 0.0) + perf.get("RecalcStyleDuration", 0.0))
+            * 1000
+            / elapsed,
+            1,
+        ),
     )
 
 
@@ -270,7 +291,9 @@ def render(r: UiResult) -> str:
         "are requestAnimationFrame deltas, long tasks come from "
         "PerformanceObserver('longtask'), both measured in the page.\n\n"
         + table(["metric", "value", "target"], rows)
-        + f"\n\nLongest tasks (ms): {longest}.\n\n"
+        + f"\n\nLongest tasks (ms): {longest}. The page's main thread was busy "
+        f"{r.main_busy_ms_per_s} ms per second ({r.script_ms_per_s} ms script, "
+        f"{r.layout_ms_per_s} ms style and layout; DevTools Performance metrics).\n\n"
         f"Machine load during the window: {r.cpu_total_percent} % of all cores busy, "
         f"{r.cpu_ours_percent} % by this benchmark (server, chromium, driver) and "
         f"{r.others_percent:.1f} % by other processes; load average "
