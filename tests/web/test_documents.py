@@ -60,6 +60,10 @@ def collection() -> str:
 def test_drop_files_ingest_and_search(server: ServerProcess, page, collection) -> None:
     page.goto(server.url + "/documents")
     page.get_by_role("heading", name="Documents", exact=True).wait_for()
+    page.get_by_label("New collection name").fill("no/slashes")
+    page.get_by_role("button", name="Create", exact=True).click()
+    toast = page.locator("[data-sonner-toast]").filter(has_text="a collection name is")
+    toast.wait_for()  # the server's own words
     page.get_by_label("New collection name").fill(collection)
     page.get_by_role("button", name="Create", exact=True).click()
     page.get_by_role("heading", name=collection).wait_for()
