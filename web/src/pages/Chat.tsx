@@ -8,6 +8,8 @@ import { CollectionPicker } from "../components/chat/CollectionPicker";
 import { apiJSON } from "../lib/api";
 import { type Citation, type Message, chatStore } from "../lib/chat";
 
+const RAG_KEY = "impetus.chat.collections";
+
 interface ModelList {
   data: { id: string }[];
 }
@@ -20,7 +22,15 @@ export function Chat() {
   const [maxTokens, setMaxTokens] = useState(512);
   const [system, setSystem] = useState("");
   const [input, setInput] = useState("");
-  const [collections, setCollections] = useState<string[]>([]);
+  // The chosen collections outlive a visit to another page, for this tab's session.
+  const [collections, setCollections] = useState<string[]>(() => {
+    try {
+      return JSON.parse(sessionStorage.getItem(RAG_KEY) ?? "[]") as string[];
+    } catch {
+      return [];
+    }
+  });
+  useEffect(() => sessionStorage.setItem(RAG_KEY, JSON.stringify(collections)), [collections]);
   const [opened, setOpened] = useState<Citation | null>(null);
   const box = useRef<HTMLTextAreaElement>(null);
   const end = useRef<HTMLDivElement>(null);

@@ -1,4 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
+import { useEffect } from "react";
 import { useFeature } from "../../lib/features";
 import { rag } from "../../lib/rag";
 
@@ -6,15 +7,18 @@ import { rag } from "../../lib/rag";
 export function CollectionPicker({ value, onChange }: { value: string[]; onChange: (v: string[]) => void }) {
   const feature = useFeature("/v1/rag/collections");
   const list = useQuery({ queryKey: ["rag", "collections"], queryFn: rag.collections, enabled: feature.data === true });
-  if (feature.data !== true) return null;
-  const names = list.data?.map((c) => c.name) ?? [];
-  // A collection deleted elsewhere drops out of the choice.
-  const chosen = value.filter((v) => names.includes(v));
+  const names = list.data?.map((c) => c.name);
+  // A collection deleted elsewhere (or gone since the last visit) drops out of the choice.
+  const chosen = names ? value.filter((v) => names.includes(v)) : value;
+  useEffect(() => {
+    if (chosen.length !== value.length) onChange(chosen);
+  }, [chosen, value, onChange]);
+  if (feature.data === false) return null;
   return (
     <fieldset>
       <legend className="mb-1 font-medium">Ground in collections</legend>
-      {names.length === 0 ? (
-        <p className="text-xs text-zinc-500">{list.isLoading ? "Loading…" : "No collections yet (see Documents)."}</p>
+      {!names || names.length === 0 ? (
+        <p className="text-xs text-zinc-500">{names ? "No collections yet (see Documents)." : "Loading…"}</p>
       ) : (
         <ul className="flex max-h-40 flex-col gap-1 overflow-y-auto">
           {names.map((n) => (

@@ -1,5 +1,5 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useRef, useState, useSyncExternalStore } from "react";
+import { useEffect, useRef, useState, useSyncExternalStore } from "react";
 import { toast } from "sonner";
 import { formatBytes } from "../../lib/format";
 import { type Batch, ingestStore } from "../../lib/ingest";
@@ -25,6 +25,19 @@ export function Ingest({ collection }: { collection: string }) {
     );
   };
   const mine = batches.filter((b) => b.collection === collection);
+
+  // A file dropped just beside the zone would make the browser open it and leave the app.
+  useEffect(() => {
+    const guard = (e: DragEvent) => {
+      if (e.dataTransfer?.types.includes("Files")) e.preventDefault();
+    };
+    window.addEventListener("dragover", guard);
+    window.addEventListener("drop", guard);
+    return () => {
+      window.removeEventListener("dragover", guard);
+      window.removeEventListener("drop", guard);
+    };
+  }, []);
 
   return (
     <div>
