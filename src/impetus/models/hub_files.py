@@ -76,6 +76,18 @@ class Plan:
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """httpx's, and those of the HTTP client huggingface_hub brings (httpx2 in 2.x)."""
+    errors: list[type[BaseException]] = [httpx.HTTPError, OSError]
+    try:
+        import httpx2
+
+        errors.append(httpx2.HTTPError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
 def list_files(spec: PullSpec, endpoint: str, token: str | None) -> dict[str, RemoteFile]:
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
@@ -89,12 +101,8 @@ def list_files(spec: PullSpec, endpoint: str, token: str | None) -> dict[str, Re
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else 502
         raise PullError(f"{spec.repo}: {exc}", 404 if status in (401, 404) else 502) from None
-    except (httpx.HTTPError, OSError) as exc:
+    except _transport_errors() as exc:
         raise PullError(f"cannot reach {endpoint}: {exc}", 502) from None
-    except Exception as exc:  # huggingface_hub's own HTTP client raises its own errors
-        if type(exc).__module__.split(".")[0] in ("httpx2", "httpcore", "requests"):
-            raise PullError(f"cannot reach {endpoint}: {exc}", 502) from None
-        raise
     files: dict[str, RemoteFile] = {}
     for e in entries:
         size = getattr(e, "size", None)
