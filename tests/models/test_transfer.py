@@ -1,0 +1,68 @@
+"""transfer.download on its own: a cancel wakes a read blocked on a stalled server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from impetus.models.transfer import CancelToken, PullCancelled, RemoteFile, download
+from tests.models.fake_hub import FakeHub
+
+
+def test_cancel_interrupts_a_read_blocked_on_a_stalled_server(tmp_path):
+    src = tmp_path / "weights.safetensors"
+    src.write_bytes(bytes(range(256)) * 64)  # 16 KiB
+    hub = FakeHub(throttle=200)  # 1 KiB blocks, 5 s apart: the reader waits inside recv()
+    f = hub.add("acme/stall", "weights.safetensors", src)
+    hub.start()
+    try:
+        cancel = CancelToken()
+        got_bytes = threading.Event()
+        outcome: list = []
+
+        def progress(have: int, size: int | None) -> None:
+            if have:
+                got_bytes.set()
+
+        def run() -> None:
+            try:
+                download(
+                    f"{hub.url}/acme/stall/resolve/main/weights.safetensors",
+                    tmp_path / "w.partial",
+                    RemoteFile("weights.safetensors", f.size, f.sha256),
+                    headers={},
+                    on_progress=progress,
+                    cancel=cancel,
+                )
+            except PullCancelled as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        assert got_bytes.wait(30)
+        time.sleep(0.3)  # now blocked on the next block, due in ~5 s
+        t0 = time.monotonic()
+        cancel.cancel()
+        worker.join(10)
+        took = time.monotonic() - t0
+        assert not worker.is_alive() and outcome, "the download did not stop"
+        assert took < 2.0, f"cancel took {took:.2f}s"
+        assert (tmp_path / "w.partial").stat().st_size == 1024  # kept for a resume
+    finally:
+        hub.stop()
+
+
+def test_a_cancelled_token_stops_before_connecting(tmp_path):
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(PullCancelled):
+        download(
+            "http://127.0.0.1:9/never",
+            tmp_path / "x.partial",
+            RemoteFile("x", 10),
+            headers={},
+            on_progress=lambda have, size: None,
+            cancel=cancel,
+        )
