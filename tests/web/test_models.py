@@ -78,7 +78,7 @@ def test_drop_a_gguf_load_it_and_chat_with_it(models_server, page, tmp_path) -> 
     page.goto(models_server.url + "/chat")
     page.get_by_label("Model").filter(has_text="e2e-upload").wait_for()
     page.get_by_label("Model").select_option("e2e-upload")
-    page.get_by_label("Max tokens").fill("24")
+    page.get_by_label("Max tokens").fill("8")
     box = page.get_by_label("Message", exact=True)
     box.fill("Say hello.")
     box.press("Enter")
@@ -109,4 +109,6 @@ def test_a_corrupt_upload_shows_the_servers_message(models_server, page, tmp_pat
     notes = tmp_path / "notes.txt"
     notes.write_text("not a model")
     page.get_by_label("Model file to upload").set_input_files(str(notes))
-    page.locator("[data-sonner-toast]").filter(has_text="the upload must be a .gguf file").wait_for()
+    page.locator("[data-sonner-toast]").filter(
+        has_text="the upload must be a .gguf file"
+    ).wait_for()

@@ -103,18 +103,18 @@ function RegistryTable({ data, loading, error }: { data?: Registry; loading: boo
   return (
     <>
       <div className="-mx-4 overflow-x-auto px-4">
-        <table className="w-full min-w-[880px] text-sm">
+        <table className="w-full min-w-[640px] text-sm">
           <thead className="text-left text-xs text-zinc-500 dark:text-zinc-400">
             <tr>
               <th className="py-2 pr-3 font-medium">Model</th>
-              <th className="pr-3 font-medium">Architecture</th>
+              <th className="hidden pr-3 font-medium xl:table-cell">Architecture</th>
               <th className="pr-3 text-right font-medium">Params</th>
               <th className="pr-3 font-medium">Quant</th>
               <th className="pr-3 text-right font-medium">Context</th>
               <th className="pr-3 text-right font-medium">Size</th>
-              <th className="pr-3 font-medium">Engine</th>
+              <th className="hidden pr-3 font-medium xl:table-cell">Engine</th>
               <th className="pr-3 font-medium">State</th>
-              <th className="pr-3 font-medium">Last used</th>
+              <th className="hidden pr-3 font-medium 2xl:table-cell">Last used</th>
               <th className="text-right font-medium">
                 <span className="sr-only">Actions</span>
               </th>
@@ -131,7 +131,7 @@ function RegistryTable({ data, loading, error }: { data?: Registry; loading: boo
                 ))
               : rows.map((m) => (
                   <tr key={m.name} data-model={m.name} className="h-14 border-t border-zinc-100 align-middle dark:border-zinc-800">
-                    <td className="max-w-64 py-2 pr-3">
+                    <td className="max-w-44 py-2 pr-3 xl:max-w-52">
                       <div className="flex items-center gap-1.5">
                         <span className="truncate font-medium" title={m.path}>
                           {m.name}
@@ -139,22 +139,25 @@ function RegistryTable({ data, loading, error }: { data?: Registry; loading: boo
                         {m.default && <Badge>default</Badge>}
                         {m.kind === "embedding" && <Badge>embedding</Badge>}
                       </div>
+                      <div className="truncate text-xs text-zinc-500 xl:hidden dark:text-zinc-400">
+                        {m.architecture} · {m.loaded?.engine ?? m.format.toUpperCase()}
+                      </div>
                       {m.aliases.length > 0 && (
                         <div className="truncate text-xs text-zinc-500 dark:text-zinc-400" title={m.aliases.join(", ")}>
                           {m.aliases.join(", ")}
                         </div>
                       )}
                     </td>
-                    <td className="pr-3">{m.architecture}</td>
+                    <td className="hidden pr-3 xl:table-cell">{m.architecture}</td>
                     <td className="pr-3 text-right tabular-nums">{formatParams(m.parameters)}</td>
                     <td className="pr-3">{m.quantization ?? "–"}</td>
-                    <td className="pr-3 text-right tabular-nums">{m.loaded?.context_length ?? m.context_length ?? "–"}</td>
-                    <td className="pr-3 text-right tabular-nums">{formatBytes(m.size_bytes)}</td>
-                    <td className="pr-3">{m.loaded?.engine ?? m.format.toUpperCase()}</td>
-                    <td className="pr-3">
+                    <td className="whitespace-nowrap pr-3 text-right tabular-nums">{m.loaded?.context_length ?? m.context_length ?? "–"}</td>
+                    <td className="whitespace-nowrap pr-3 text-right tabular-nums">{formatBytes(m.size_bytes)}</td>
+                    <td className="hidden pr-3 xl:table-cell">{m.loaded?.engine ?? m.format.toUpperCase()}</td>
+                    <td className="whitespace-nowrap pr-3">
                       <State m={m} />
                     </td>
-                    <td className="pr-3 whitespace-nowrap text-zinc-500 dark:text-zinc-400">{formatAgo(lastUsed(m))}</td>
+                    <td className="hidden whitespace-nowrap pr-3 text-zinc-500 2xl:table-cell dark:text-zinc-400">{formatAgo(lastUsed(m))}</td>
                     <td className="whitespace-nowrap text-right">
                       <div className="inline-flex gap-1.5">
                         {m.kind === "chat" &&
@@ -223,7 +226,14 @@ function Badge({ children }: { children: React.ReactNode }) {
 }
 
 function State({ m }: { m: ModelRow }) {
-  if (!m.loaded) return <span className="text-zinc-500 dark:text-zinc-400">On disk</span>;
+  if (!m.loaded)
+    return (
+      <div className="leading-tight text-zinc-500 dark:text-zinc-400">
+        On disk
+        {/* the Last used column only shows on wide screens */}
+        <div className="text-xs 2xl:hidden">{lastUsed(m) ? `used ${formatAgo(lastUsed(m))}` : "never used"}</div>
+      </div>
+    );
   const l = m.loaded;
   const left = l.expires_at == null ? null : l.expires_at - Date.now() / 1000;
   return (
@@ -232,8 +242,8 @@ function State({ m }: { m: ModelRow }) {
         <span className="size-1.5 rounded-full bg-emerald-500" aria-hidden />
         {l.slots_active ? `Generating (${l.slots_active})` : "Loaded"}
       </span>
-      <div className="text-xs text-zinc-500 dark:text-zinc-400">
-        {formatBytes(l.memory_bytes)} · {l.pinned ? "pinned" : left == null ? "kept" : `unloads in ${formatDuration(Math.max(0, left))}`}
+      <div className="text-xs text-zinc-500 dark:text-zinc-400" title="Memory (weights and KV cache); time until it unloads when idle (keep_alive)">
+        {formatBytes(l.memory_bytes)} · {l.pinned ? "pinned" : left == null ? "kept loaded" : `${formatDuration(Math.max(0, left))} left`}
       </div>
     </div>
   );

@@ -4,6 +4,7 @@ import { Card, EmptyState } from "../components/EmptyState";
 import { Page } from "../components/Page";
 import { ApiKeys } from "../components/settings/ApiKeys";
 import { getApiKey, setApiKey } from "../lib/api";
+import { listKeys } from "../lib/keys";
 import { useFeature } from "../lib/features";
 import { formatDuration } from "../lib/format";
 import { type ThemeChoice, useTheme } from "../lib/theme";
@@ -23,6 +24,8 @@ export function Settings() {
     queryFn: async () => (await fetch("/health")).json() as Promise<Health>,
   });
   const keys = useFeature("/admin/keys");
+  // Observed here too so the session card below re-renders when a key is created or revoked.
+  useQuery({ queryKey: ["admin-keys"], queryFn: listKeys, enabled: keys.data === true });
   const theme = useTheme();
   const h = health.data;
   return (

@@ -66,7 +66,7 @@ export function ApiKeys() {
           <p className="rounded-lg border border-amber-300 bg-amber-50 px-3 py-2 text-amber-900 dark:border-amber-800 dark:bg-amber-950/40 dark:text-amber-200">
             <strong>Authentication is off.</strong> This server listens on a loopback address with no keys, so any program on this machine can use it.
             Creating the first key turns keys on for every API; this browser tab keeps the new key for its session. Other clients (the CLI,
-            the tray, your scripts) then need it too: <code>--api-key</code> or <code>IMPETUS_API_KEY</code>.
+            the tray, your scripts) then need it too: <code className="whitespace-nowrap">--api-key</code> or <code>IMPETUS_API_KEY</code>.
           </p>
         )}
       </div>
