@@ -38,9 +38,14 @@ export function Sparkline({ label, values, height = 48, color = "#8b5cf6" }: Pro
     };
   }, [height, color]);
 
+  // Drawn in the next animation frame, not in the task that delivered the metrics: the
+  // network task stays short, and a burst of updates costs one draw.
   useEffect(() => {
-    const xs = values.map((_, i) => i);
-    plot.current?.setData([xs, values] as uPlot.AlignedData);
+    const id = requestAnimationFrame(() => {
+      const xs = values.map((_, i) => i);
+      plot.current?.setData([xs, values] as uPlot.AlignedData);
+    });
+    return () => cancelAnimationFrame(id);
   }, [values]);
 
   return <div ref={box} role="img" aria-label={label} style={{ height }} className="w-full" />;
