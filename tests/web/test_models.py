@@ -1,13 +1,17 @@
 """The Models page end to end: drag-and-drop upload of a real GGUF with live progress, load it,
-chat with it; a corrupt upload shows the server's own message. A server of its own, on its own
-data folder, so the uploaded model does not leak into other tests."""
+chat with it; a corrupt upload shows the server's own message; a Hub pull (a local fake Hub)
+shows live progress, Cancel stops it, and pulling again resumes and finishes. A server of its
+own, on its own data folder, so these models do not leak into other tests."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
 
-from tests.conftest import MODEL_ID, ServerProcess
+from tests.conftest import MODEL_ID, MODEL_PATH, ServerProcess
+from tests.models.fake_hub import FakeHub
 from tests.models.files import copy_model, corrupt_header
 from tests.web.conftest import screenshot
 
@@ -34,9 +38,19 @@ DROP = """() => {
 
 
 @pytest.fixture(scope="module")
-def models_server(tmp_path_factory):
+def hub():
+    h = FakeHub()
+    h.add("acme/tiny-GGUF", "tiny-Q4_1.gguf", MODEL_PATH)
+    h.start()
+    yield h
+    h.stop()
+
+
+@pytest.fixture(scope="module")
+def models_server(tmp_path_factory, hub):
     data = tmp_path_factory.mktemp("web-models-data")
-    srv = ServerProcess("--ctx", "512", env={"IMPETUS_DATA_DIR": str(data)})
+    env = {"IMPETUS_DATA_DIR": str(data), "HF_ENDPOINT": hub.url}
+    srv = ServerProcess("--ctx", "512", env=env)
     try:
         srv.wait_ready()
         yield srv
@@ -112,3 +126,40 @@ def test_a_corrupt_upload_shows_the_servers_message(models_server, page, tmp_pat
     page.locator("[data-sonner-toast]").filter(
         has_text="the upload must be a .gguf file"
     ).wait_for()
+
+
+def test_pull_shows_progress_cancel_stops_it_and_a_new_pull_finishes(models_server, hub, page):
+    page.goto(models_server.url + "/models")
+    page.locator(f'tr[data-model="{MODEL_ID}"]').wait_for()
+    bar = page.get_by_role("progressbar", name="Pull progress")
+    hub.throttle = 4_000_000  # ~25 s for the whole file: time to see it move and cancel
+    dropped = hub.dropped
+    try:
+        page.get_by_label("Hugging Face model").fill("acme/tiny-GGUF")
+        page.get_by_role("button", name="Pull", exact=True).click()
+        page.wait_for_function(
+            """() => Number(document.querySelector('[aria-label="Pull progress"]')
+                ?.getAttribute("aria-valuenow")) > 0"""
+        )
+        page.get_by_text("downloading").wait_for()
+        page.get_by_role("button", name="Cancel").click()
+        page.get_by_text("cancelled").wait_for()
+        page.get_by_role("button", name="Pull", exact=True).wait_for()
+        deadline = time.monotonic() + 10  # the server stops the download when the client leaves
+        while hub.dropped == dropped and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert hub.dropped == dropped + 1
+    finally:
+        hub.throttle = None
+
+    page.get_by_role("button", name="Pull", exact=True).click()
+    page.locator("[data-sonner-toast]").filter(has_text="Pulled tiny-Q4_1").wait_for(timeout=90_000)
+    assert bar.get_attribute("aria-valuenow") == "100"
+    assert hub.ranges[-1].startswith("bytes=") and hub.ranges[-1] != "bytes=0-"  # resumed
+    page.locator('tr[data-model="tiny-Q4_1"]').wait_for()  # the list refreshed by itself
+
+    page.get_by_role("button", name="Delete tiny-Q4_1").click()
+    dialog = page.get_by_role("alertdialog", name="Delete tiny-Q4_1?")
+    dialog.get_by_role("button", name="Delete").click()
+    page.locator("[data-sonner-toast]").filter(has_text="Deleted tiny-Q4_1").wait_for()
+    page.locator('tr[data-model="tiny-Q4_1"]').wait_for(state="detached")

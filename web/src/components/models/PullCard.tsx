@@ -48,12 +48,14 @@ export function PullCard() {
           autoComplete="off"
           spellCheck={false}
         />
+        {/* Distinct keys: were the DOM button reused, the click that cancels would find it
+            turned back into the submit button and start the pull again. */}
         {running ? (
-          <button type="button" className="btn min-w-20" onClick={() => ctl.current?.abort()}>
+          <button key="cancel" type="button" className="btn min-w-20" onClick={() => ctl.current?.abort()}>
             Cancel
           </button>
         ) : (
-          <button type="submit" className="btn-primary min-w-20" disabled={!spec.trim()}>
+          <button key="pull" type="submit" className="btn-primary min-w-20" disabled={!spec.trim()}>
             Pull
           </button>
         )}
