@@ -73,39 +73,50 @@ def mlx(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
 @bench_app.command("rag")
 def rag_(
     out: OutOpt = Path("BENCHMARKS.md"),
-    stores: Annotated[str, typer.Option(help="Comma-separated stores.")] = "lancedb",
+    stores: Annotated[str, typer.Option(help="Comma-separated stores.")] = (
+        "lancedb,faiss-hnsw,qdrant-edge,chroma,milvus-lite"
+    ),
     sizes: Annotated[str, typer.Option(help="Comma-separated collection sizes.")] = "10000,100000",
-    work: Annotated[Path, typer.Option(help="Scratch folder.")] = Path("/tmp/impetus-bench-rag"),
-    timeout: Annotated[float, typer.Option(help="Seconds per build or query phase.")] = 1800,
-    embed: Annotated[bool, typer.Option(help="Also embedding throughput and PDF pages/s.")] = True,
+    work: Annotated[
+        Path, typer.Option(help="Scratch folder; results/ keeps finished cells.")
+    ] = Path("/tmp/impetus-bench-rag"),
+    build_timeout: Annotated[float, typer.Option(help="Seconds a store may take to build.")] = 720,
+    query_timeout: Annotated[float, typer.Option(help="Seconds for one store's queries.")] = 900,
+    fresh: Annotated[bool, typer.Option(help="Re-measure cells already in WORK/results.")] = False,
+    measure: Annotated[
+        bool, typer.Option(help="--no-measure: only rewrite the report from WORK/results.")
+    ] = True,
+    embed: Annotated[bool, typer.Option(help="Also embedding throughput and pages/s.")] = True,
 ) -> None:
-    """Vector stores on the same data (ingest, latency, recall, RSS, disk, open time), latency vs
-    collection size for our store, embedding throughput and pages/s. Results accumulate in
-    docs/bench/rag-stores.json; each store runs niced in its own processes."""
-    from impetus.bench import rag
+    """Vector stores on the same data (ingest, latency, recall, RSS, disk, open time, index
+    build), latency vs collection size, embedding throughput and ingestion pages/s. Store
+    results accumulate in docs/bench/rag-stores.json (newest per store and size)."""
+    from impetus.bench import rag, rag_report
 
     results = rag.run(
         stores.split(","),
         [int(s) for s in sizes.split(",")],
         work,
         log=lambda m: typer.echo(m, err=True),
-        timeout=timeout,
+        build_timeout=build_timeout,
+        query_timeout=query_timeout,
+        fresh=fresh,
+        measure=measure,
     )
     root = out.parent
     merged = rag.merge(root / "docs" / "bench" / "rag-stores.json", results)
-    body = rag.render(merged)
-    plot = root / "docs" / "images" / "bench-rag-latency.png"
-    if rag.plot(merged, plot):
-        body += f"\n![latency vs collection size]({plot.relative_to(root)})\n"
+    ingest_json = root / "docs" / "bench" / "rag-ingest.json"
     if embed:
-        emb = rag.embedding_throughput()
-        body += (
-            f"\nEmbedding (all-MiniLM-L6-v2, llama.cpp, {emb['threads']} threads): "
-            f"{emb['embed_chunks_per_s']} chunks/s of ~150 words ({emb['embed_tokens_per_s']} tokens/s); "
-            f"PDF ingestion end to end: {emb['pdf_pages_per_s']} pages/s ({emb['pdf_chunks']} chunks).\n"
-        )
+        from impetus.bench import rag_ingest
+
+        ingest_json.write_text(json.dumps(rag_ingest.run(), indent=1) + "\n")
+    ingest = json.loads(ingest_json.read_text()) if ingest_json.exists() else None
+    body = rag_report.render(merged, ingest)
+    plot = root / "docs" / "images" / "bench-rag-latency.png"
+    if rag_report.plot(merged, plot):
+        body += f"\n![p95 latency vs collection size]({plot.relative_to(root)})\n"
     typer.echo(body)
-    cmd = "impetus bench rag"
+    cmd = f"impetus bench rag --stores {stores} --sizes {sizes}"
     report.write_section(
         out, "rag", f"## RAG: vector stores and retrieval\n\n{report.stamp(cmd)}\n\n{body}"
     )

@@ -7,7 +7,12 @@ over all rows and over the rows with `source == "src-7"`. Each store builds in o
 is measured in a fresh one (open time, then one query at a time, then RSS), so RSS is the store's
 own and not the ingest data's.
 
-    impetus bench rag --stores lancedb,qdrant-edge,faiss-hnsw,chroma,milvus-lite --sizes 100000
+    impetus bench rag --sizes 10000,100000               # every store
+    impetus bench rag --stores lancedb,faiss-hnsw --sizes 1000000
+
+Every (store, size) cell is its own build and query processes (`nice -n 5`, a build time cap)
+and writes `WORK/results/STORE-N.json`; a re-run keeps finished cells, so a crash or a cap
+costs one cell. Each cell records how busy the machine was with other work meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -22,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from impetus.bench.rag_data import QUERIES, ground_truth, queries, vocabulary
+from impetus.bench.rag_data import QUERIES, ground_truth, queries
 from impetus.bench.rag_stores import ADAPTERS
 
 STORES = list(ADAPTERS)
@@ -35,12 +41,18 @@ def _rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
 
 
-def _pct(xs: list[float]) -> dict:
+def _pct(xs: list[float], cpu_s: float | None = None) -> dict:
+    """p50/p95 wall ms and, when given the process CPU time the queries took, CPU ms per query:
+    on a machine shared with other work the wall times include waiting for a core, the CPU
+    time does not (it is what a query would cost on an idle machine, if it runs on one core)."""
     a = np.array(xs) * 1000
-    return {
+    out = {
         "p50": round(float(np.percentile(a, 50)), 2),
         "p95": round(float(np.percentile(a, 95)), 2),
     }
+    if cpu_s is not None:
+        out["cpu_ms"] = round(cpu_s * 1000 / len(xs), 2)
+    return out
 
 
 def _recall(got: list[list[int]], truth: np.ndarray) -> float:
@@ -49,10 +61,15 @@ def _recall(got: list[list[int]], truth: np.ndarray) -> float:
 
 
 def worker_build(store: str, n: int, path: Path) -> dict:
-    t0 = time.perf_counter()
-    ADAPTERS[store](path).build(n)
+    t0, cpu = time.perf_counter(), time.process_time()
+    phases = ADAPTERS[store](path).build(n) or {}
     secs = time.perf_counter() - t0
-    return {"build_s": round(secs, 1), "rows_per_s": round(n / secs)}
+    return {
+        "build_s": round(secs, 1),
+        "rows_per_s": round(n / secs),
+        "build_cpu_s": round(time.process_time() - cpu, 1),  # this process's threads only
+        **phases,
+    }
 
 
 def worker_query(store: str, n: int, path: Path, cache: Path) -> dict:
@@ -67,12 +84,13 @@ def worker_query(store: str, n: int, path: Path, cache: Path) -> dict:
         s.vector(q, False)
     for name, filtered in (("vector", False), ("vector_filter", True)):
         times, got = [], []
+        cpu = time.process_time()
         for q in qv:
             t = time.perf_counter()
             got.append(s.vector(q, filtered))
             times.append(time.perf_counter() - t)
         out[name] = {
-            **_pct(times),
+            **_pct(times, time.process_time() - cpu),
             "recall": _recall(got, truth["filtered" if filtered else "all"]),
         }
     for name, fn, args in (
@@ -83,115 +101,159 @@ def worker_query(store: str, n: int, path: Path, cache: Path) -> dict:
             out[name] = None
             continue
         times = []
+        cpu = time.process_time()
         for i in range(QUERIES):
             t = time.perf_counter()
             fn(*args(i))
             times.append(time.perf_counter() - t)
-        out[name] = _pct(times)
+        out[name] = _pct(times, time.process_time() - cpu)
     out["rss_mb"] = round(_rss_mb())
     out["rss_store_mb"] = round(_rss_mb() - base)
     out["disk_mb"] = round(sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20)
+    out["config"] = getattr(s, "config", "")
+    # The sweep runs last, after RSS and disk, so it cannot change them.
+    if hasattr(s, "sweep"):
+
+        def timed(fn, filtered: bool) -> dict:
+            times, got = [], []
+            cpu = time.process_time()
+            for q in qv:
+                t = time.perf_counter()
+                got.append(fn(q))
+                times.append(time.perf_counter() - t)
+            return {
+                **_pct(times, time.process_time() - cpu),
+                "recall": _recall(got, truth["filtered" if filtered else "all"]),
+            }
+
+        out["sweep"] = s.sweep(qv, truth, timed)
     return out
 
 
+# -- running: one resumable cell per (store, size) ----------------------------------------------
+def _busy_jiffies() -> int:
+    """All CPUs' busy time so far (user+nice+system+irq+softirq+steal), in clock ticks."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return user + nice + system + irq + softirq + steal
+
+
+class LoadMeter:
+    """How busy the machine was with other work while a phase ran: CPU time of everything on
+    the machine minus our child's, per second of wall time (in cores), and the load average.
+    The numbers only mean something next to this (docs/vector-store.md)."""
+
+    def __enter__(self) -> LoadMeter:
+        self.t0 = time.perf_counter()
+        self.busy0 = _busy_jiffies()
+        self.ours0 = _children_cpu()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        wall = time.perf_counter() - self.t0
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (_busy_jiffies() - self.busy0) / hz
+        ours = _children_cpu() - self.ours0
+        self.result = {
+            "other_cores": round(max(0.0, busy - ours) / max(wall, 1e-6), 2),
+            "our_cores": round(ours / max(wall, 1e-6), 2),
+            "loadavg_1m": round(os.getloadavg()[0], 1),
+        }
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _sub(args: list[str], timeout: float) -> dict:
-    cmd = ["nice", "-n", "15", sys.executable, "-m", "impetus.bench.rag", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    """One worker phase in its own (niced, session-leading) process; on timeout the whole
+    process group goes, so a store's helper processes (Milvus Lite's server) go with it."""
+    cmd = ["nice", "-n", "5", sys.executable, "-m", "impetus.bench.rag", *args]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
     if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1][:300]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"error": (stderr.strip().splitlines() or ["failed"])[-1][:300]}
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
-def run(stores: list[str], sizes: list[int], work: Path, log=print, timeout: float = 1800) -> list:
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+
+
+def run_cell(
+    store: str, n: int, work: Path, build_timeout: float, query_timeout: float, log=print
+) -> dict:
+    """Build then query one store at one size; the result (or how it failed) goes to
+    `work/results/STORE-N.json`, so an interrupted run loses this cell only."""
+    path = work / f"{store}-{n}"
+    shutil.rmtree(path, ignore_errors=True)
+    res: dict = {"store": store, "n": n}
+    try:
+        log(f"{store} {n:,}: build (cap {_span(build_timeout)})")
+        with LoadMeter() as load:
+            try:
+                res |= _sub(["build", store, str(n), str(path)], build_timeout)
+            except subprocess.TimeoutExpired:
+                res["error"] = f"build did not finish in {_span(build_timeout)}"
+        res["load_build"] = load.result
+        if "error" not in res:
+            log(f"{store} {n:,}: query")
+            with LoadMeter() as load:
+                try:
+                    args = ["query", store, str(n), str(path), str(work / "cache")]
+                    res |= _sub(args, query_timeout)
+                except subprocess.TimeoutExpired:
+                    res["error"] = f"queries did not finish in {_span(query_timeout)}"
+            res["load_query"] = load.result
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    res["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    out = work / "results" / f"{store}-{n}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=1) + "\n")
+    log(json.dumps(res))
+    return res
+
+
+def run(
+    stores: list[str],
+    sizes: list[int],
+    work: Path,
+    log=print,
+    build_timeout: float = 720,
+    query_timeout: float = 900,
+    fresh: bool = False,
+    measure: bool = True,
+) -> list:
+    """Every (store, size) cell, smallest size first; cells already in `work/results` are
+    kept unless `fresh`, so a re-run resumes where a crash or timeout stopped it. With
+    `measure` off, only the kept cells come back (to rewrite the report)."""
     results = []
     for n in sizes:
-        log(f"ground truth for {n:,} rows")
-        ground_truth(n, work / "cache")
+        if measure:
+            log(f"ground truth for {n:,} rows")
+            ground_truth(n, work / "cache")
         for store in stores:
-            path = work / f"{store}-{n}"
-            shutil.rmtree(path, ignore_errors=True)
-            log(f"{store} {n:,}: build")
-            res = {"store": store, "n": n}
-            try:
-                res |= _sub(["build", store, str(n), str(path)], timeout)
-                if "error" not in res:
-                    log(f"{store} {n:,}: query")
-                    res |= _sub(["query", store, str(n), str(path), str(work / "cache")], timeout)
-            except subprocess.TimeoutExpired:
-                res["error"] = f"not finished in {timeout:.0f} s"
-            log(json.dumps(res))
-            results.append(res)
-            shutil.rmtree(path, ignore_errors=True)
+            done = work / "results" / f"{store}-{n}.json"
+            if done.exists() and not fresh:
+                log(f"{store} {n:,}: kept from {done}")
+                results.append(json.loads(done.read_text()))
+                continue
+            if not measure:
+                log(f"{store} {n:,}: not measured")
+                continue
+            results.append(run_cell(store, n, work, build_timeout, query_timeout, log))
     return results
-
-
-def _cell(r: dict | None, key: str = "") -> str:
-    if r is None:
-        return "–"
-    text = f"{r['p50']}/{r['p95']}"
-    return f"{text} ({r['recall']})" if "recall" in r else text
-
-
-def render(results: list[dict]) -> str:
-    head = (
-        "| store | N | build (rows/s) | open | RSS (store) | disk | vector p50/p95 ms (recall@10) "
-        "| filter source==X (recall@10) | keyword | hybrid+filter |\n|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = []
-    for r in results:
-        if "error" in r:
-            lines.append(f"| {r['store']} | {r['n']:,} | {r['error']} |||||||| ")
-            continue
-        lines.append(
-            f"| {r['store']} | {r['n']:,} | {r['build_s']} s ({r['rows_per_s']:,}) | {r['open_s']} s "
-            f"| {r['rss_mb']} MB ({r['rss_store_mb']}) | {r['disk_mb']} MB | {_cell(r['vector'])} "
-            f"| {_cell(r['vector_filter'])} | {_cell(r['keyword'])} | {_cell(r['hybrid_filter'])} |"
-        )
-    return head + "\n".join(lines) + "\n"
-
-
-def plot(results: list[dict], path: Path, store: str = "lancedb") -> bool:
-    ok = [r for r in results if r["store"] == store and "error" not in r]
-    if len(ok) < 2:
-        return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ok.sort(key=lambda r: r["n"])
-    xs = [r["n"] for r in ok]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for key, label in (
-        ("vector", "vector"),
-        ("vector_filter", "vector + filter"),
-        ("keyword", "keyword"),
-        ("hybrid_filter", "hybrid + filter"),
-    ):
-        ax.plot(xs, [r[key]["p95"] for r in ok], marker="o", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("chunks in the collection")
-    ax.set_ylabel("p95 latency (ms)")
-    ax.set_title(f"{store}: top-10 latency vs collection size")
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return True
-
-
-def main(argv: list[str]) -> None:
-    kind, store, n, path = argv[0], argv[1], int(argv[2]), Path(argv[3])
-    if kind == "build":
-        print(json.dumps(worker_build(store, n, path)))
-    else:
-        print(json.dumps(worker_query(store, n, path, Path(argv[4]))))
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
-    main(sys.argv[1:])
 
 
 def merge(path: Path, new: list[dict]) -> list[dict]:
@@ -205,82 +267,14 @@ def merge(path: Path, new: list[dict]) -> list[dict]:
     return out
 
 
-def embedding_throughput(seconds: float = 20.0) -> dict:
-    """Chunks/s and tokens/s of the bundled embedder on ~200-token chunks, and pages/s of
-    whole-pipeline PDF ingestion (extract, chunk, embed, store) through the real `Ingestor`."""
-    import tempfile
-
-    from impetus.config import Settings
-    from impetus.engines.llama_embed import default_threads
-    from impetus.rag.embed import load_default_embedder
-    from impetus.rag.ingest import Ingestor, Item
-    from impetus.rag.lance_store import LanceCollection
-
-    settings = Settings()
-    embedder = load_default_embedder(settings.models_dir, n_threads=settings.threads)
-    vocab = vocabulary()
-    rng = np.random.default_rng(3)
-    chunks = [" ".join(rng.choice(vocab, 150)) for _ in range(64)]
-    embedder.encode(chunks[:8])
-    done = tokens = 0
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        res = embedder.encode(chunks)
-        done += len(chunks)
-        tokens += res.total_tokens
-    secs = time.perf_counter() - t0
-    out = {
-        "embed_chunks_per_s": round(done / secs, 1),
-        "embed_tokens_per_s": round(tokens / secs),
-        "threads": settings.threads or default_threads(),
-    }
-    pages = 40
-    english = (
-        "The committee reviewed the annual report and discussed the budget for the next year. "
-        "Several members raised questions about maintenance costs and the schedule of repairs. "
-    )
-    data = _pdf([f"Page {p}. " + english * 6 for p in range(pages)])
-    with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "report.pdf"
-        src.write_bytes(data)
-        coll = LanceCollection("bench", Path(tmp) / "ix", embedder.dim)
-        t0 = time.perf_counter()
-        res = Ingestor(embedder).ingest(coll, Item(str(src), "report.pdf"), [], {})
-        secs = time.perf_counter() - t0
-    out["pdf_pages_per_s"] = round(pages / secs, 1)
-    out["pdf_chunks"] = res.chunks
-    embedder.close()
-    return out
+def main(argv: list[str]) -> None:
+    kind, store, n, path = argv[0], argv[1], int(argv[2]), Path(argv[3])
+    if kind == "build":
+        print(json.dumps(worker_build(store, n, path)))
+    else:
+        print(json.dumps(worker_query(store, n, path, Path(argv[4]))))
 
 
-def _pdf(pages: list[str]) -> bytes:
-    """A minimal PDF with one Helvetica text page per string (80-column lines)."""
-    import io
-    import textwrap
-
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
-    objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    for i, text in enumerate(pages):
-        lines = [f"({line}) Tj T*" for line in textwrap.wrap(text, 80)]
-        stream = "\n".join(["BT", "/F1 11 Tf", "14 TL", "72 740 Td", *lines, "ET"]).encode()
-        objs.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {5 + 2 * i} 0 R "
-            "/Resources << /Font << /F1 3 0 R >> >> >>".encode()
-        )
-        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for n, body in enumerate(objs, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
-    for off in offsets:
-        out.write(b"%010d 00000 n \n" % off)
-    out.write(
-        b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    )
-    return out.getvalue()
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    main(sys.argv[1:])

@@ -4,6 +4,7 @@ what a store cannot do."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,14 +18,17 @@ class LanceBench:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def build(self, n: int) -> None:
+    def build(self, n: int) -> dict:
+        """Insert, then the indexes the server's `optimize` makes, each phase timed; the
+        vector index first so its time is its own."""
         import datetime as dt
 
-        from impetus.rag.lance_store import LanceCollection
+        from impetus.rag.lance_store import ANN_MIN_ROWS, LanceCollection
         from impetus.rag.store import ChunkRow
 
         coll = LanceCollection("bench", self.path, DIM)
         now = dt.datetime(2026, 1, 1)
+        t0 = time.perf_counter()
         for ids, vecs, texts, sources, years in rows(n):
             chunk_rows = [
                 ChunkRow(
@@ -44,16 +48,57 @@ class LanceBench:
                 for i, v, t, s, y in zip(ids, vecs, texts, sources, years, strict=True)
             ]
             coll.chunks.add(coll._chunk_table(chunk_rows))
+        phases = {"insert_s": round(time.perf_counter() - t0, 1)}
+        t0 = time.perf_counter()
         coll._ensure_fts()
-        coll.optimize()
+        phases["fts_s"] = round(time.perf_counter() - t0, 1)
+        if n >= ANN_MIN_ROWS:
+            t0 = time.perf_counter()
+            coll.build_vector_index(n)
+            phases["index_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        coll.optimize()  # scalar indexes and compaction, as the server does after a job
         coll.chunks.optimize(cleanup_older_than=dt.timedelta(0))  # no reader to protect here
+        phases["scalar_compact_s"] = round(time.perf_counter() - t0, 1)
+        return phases
 
     def open(self) -> None:
-        from impetus.rag.lance_store import LanceCollection
+        from impetus.rag.lance_store import EXACT_FILTER_ROWS, LanceCollection
         from impetus.rag.store import Condition
 
         self.coll = LanceCollection("bench", self.path)
         self.cond = [Condition("source", "eq", FILTER_SOURCE)]
+        ann = [i for i in self.coll.chunks.list_indices() if i.columns == ["vector"]]
+        self.config = (
+            f"{ann[0].index_type}, nprobes {self.coll.nprobes}; filters matching "
+            f"<= {EXACT_FILTER_ROWS:,} rows scanned exactly"
+            if ann
+            else "no ANN index (exact scan)"
+        )
+
+    def sweep(self, qv, truth, timed) -> dict:
+        """The knobs behind the configuration above: IVF probes, and a selective filter
+        through the ANN index with a prefilter instead of the exact scan."""
+        from impetus.rag.lance_store import to_sql
+
+        if not self.coll.has_ann:
+            return {}
+        out, where = {}, to_sql(self.cond)
+
+        def ann(q, nprobes, filtered, exact=False):
+            s = self.coll.chunks.search(q, vector_column_name="vector").distance_type("cosine")
+            s = s.nprobes(nprobes).select(["id"]).limit(10)
+            if filtered:
+                s = s.where(where, prefilter=True)
+            if exact:
+                s = s.bypass_vector_index()
+            return [int(x) for x in s.to_arrow().column("id").to_pylist()]
+
+        for nprobes in (5, 10, 20, 40):
+            out[f"vector_nprobes_{nprobes}"] = timed(lambda q, p=nprobes: ann(q, p, False), False)
+            out[f"filter_ann_nprobes_{nprobes}"] = timed(lambda q, p=nprobes: ann(q, p, True), True)
+        out["filter_exact_scan"] = timed(lambda q: ann(q, 20, True, exact=True), True)
+        return out
 
     def _ids(self, hits) -> list[int]:
         return [int(h.chunk_id) for h in hits]
@@ -71,6 +116,8 @@ class LanceBench:
 
 
 class QdrantEdgeBench:
+    config = "HNSW m=16 ef_construct=100; keyword/integer payload indexes; BM25 text index; RRF"
+
     def __init__(self, path: Path) -> None:
         self.path = path
 
@@ -126,12 +173,18 @@ class QdrantEdgeBench:
 
 
 class FaissBench:
-    """HNSW (M=32, efSearch=64); filters through an IDSelector. No keyword search."""
+    """HNSW (M=32, efConstruction=40, efSearch=128). FAISS keeps no metadata, so the bench
+    keeps the filter's row ids and a filtered query scans those rows' vectors exactly (what an
+    application on FAISS would have to do; an HNSW walk through an IDSelector is in the
+    sweep). No keyword search."""
+
+    EF_SEARCH = 128
+    config = f"HNSW M=32 efC=40 efS={EF_SEARCH}; filter: exact scan of its rows"
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def build(self, n: int) -> None:
+    def build(self, n: int) -> dict:
         import faiss
 
         index = faiss.IndexHNSWFlat(DIM, 32, faiss.METRIC_INNER_PRODUCT)
@@ -144,19 +197,37 @@ class FaissBench:
         faiss.write_index(index, str(self.path / "index.faiss"))
         ids = np.array([i for i, s in enumerate(sources) if s == FILTER_SOURCE], np.int64)
         np.save(self.path / "filter-ids.npy", ids)
+        return {}
 
     def open(self) -> None:
         import faiss
 
         self.faiss = faiss
         self.index = faiss.read_index(str(self.path / "index.faiss"))
-        self.index.hnsw.efSearch = 64
-        ids = np.load(self.path / "filter-ids.npy")
-        self.params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBatch(ids), efSearch=64)
+        self.index.hnsw.efSearch = self.EF_SEARCH
+        self.fids = np.load(self.path / "filter-ids.npy")
+        self.fvecs = self.index.reconstruct_batch(self.fids)
 
     def vector(self, q, filtered: bool) -> list[int]:
-        kw = {"params": self.params} if filtered else {}
-        _, idx = self.index.search(q[None, :], 10, **kw)
+        if filtered:
+            scores = self.fvecs @ q
+            top = np.argpartition(-scores, 10)[:10]
+            return self.fids[top[np.argsort(-scores[top])]].tolist()
+        _, idx = self.index.search(q[None, :], 10)
+        return [int(i) for i in idx[0] if i >= 0]
+
+    def sweep(self, qv, truth, timed) -> dict:
+        out = {}
+        for ef in (64, 128, 256):
+            params = self.faiss.SearchParametersHNSW(efSearch=ef)
+            out[f"vector_efsearch_{ef}"] = timed(lambda q, p=params: self._hnsw(q, p), False)
+        sel = self.faiss.IDSelectorBatch(self.fids)
+        params = self.faiss.SearchParametersHNSW(sel=sel, efSearch=self.EF_SEARCH)
+        out["filter_hnsw_idselector"] = timed(lambda q: self._hnsw(q, params), True)
+        return out
+
+    def _hnsw(self, q, params) -> list[int]:
+        _, idx = self.index.search(q[None, :], 10, params=params)
         return [int(i) for i in idx[0] if i >= 0]
 
     keyword = None
@@ -165,6 +236,8 @@ class FaissBench:
 
 class ChromaBench:
     """Embedded Chroma (HNSW defaults). Keyword: a `$contains` document filter; no hybrid."""
+
+    config = "HNSW defaults; keyword = `$contains` filter (no BM25); no hybrid locally"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -202,6 +275,8 @@ class ChromaBench:
 
 class MilvusLiteBench:
     """Milvus Lite through pymilvus: HNSW vectors, BM25 function, RRF hybrid."""
+
+    config = "HNSW (defaults); BM25 function + sparse index; RRF hybrid"
 
     def __init__(self, path: Path) -> None:
         self.path = path
