@@ -53,7 +53,7 @@ def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
 
     coll.nprobes = 64  # every partition: IVF_FLAT is then exact
     source = [int(r.source[1:]) for r in rows]
-    hits_total = hits_filtered = 0
+    hits_total = hits_filtered = hits_wide = 0
     for q in vecs[:20]:
         exact = set(np.argsort(-(vecs @ q))[:10].tolist())
         got = coll.search(vector=q, k=10, mode="vector")
@@ -67,4 +67,11 @@ def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
         )
         assert {h.source for h in got_f} == {"s3"}
         hits_filtered += len(exact_f & {int(h.chunk_id) for h in got_f})
-    assert hits_total == 200 and hits_filtered == 200
+        # page < 3 matches 2,400 rows: through the IVF index, filtered inside the partitions.
+        wide = np.array([r.page < 3 for r in rows])
+        ids = np.flatnonzero(wide)
+        exact_w = set(ids[np.argsort(-(vecs[wide] @ q))[:10]].tolist())
+        got_w = coll.search(vector=q, k=10, mode="vector", filters=[Condition("page", "lt", 3)])
+        assert all(h.page < 3 for h in got_w)
+        hits_wide += len(exact_w & {int(h.chunk_id) for h in got_w})
+    assert hits_total == hits_filtered == hits_wide == 200
