@@ -36,7 +36,8 @@ class _Vocab:
         self.eos_token_id = tok.eos_id if tok.eos_id is not None else min(tok.eog_ids)
         self.bos_token_id = tok.bos_id
         self.special_token_ids = [i for i, p in enumerate(tok.pieces) if not p]
-        self.tokens = [p or tok.texts[i].encode() for i, p in enumerate(tok.pieces)]
+        # (An id with no text at all, a hole in a folder's vocabulary, gets a placeholder name.)
+        self.tokens = [p or (tok.texts[i] or f"<[{i}]>").encode() for i, p in enumerate(tok.pieces)]
 
     def __call__(self, text: str | bytes) -> list[int]:
         if isinstance(text, bytes):
