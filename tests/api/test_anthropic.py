@@ -190,3 +190,33 @@ def test_x_api_key_is_accepted():
         assert json.loads(info.value.response.text)["error"]["type"] == "authentication_error"
     finally:
         srv.stop()
+
+
+def test_tool_use_input_streams_as_json_deltas(claude):
+    request = {
+        "model": MODEL_ID,
+        "max_tokens": 80,
+        "tools": [WEATHER],
+        "tool_choice": {"type": "tool", "name": "get_weather"},
+        "extra_body": {"temperature": 0},
+        "messages": [{"role": "user", "content": "Weather in Rome?"}],
+    }
+    whole = claude.messages.create(**request)
+    with claude.messages.stream(**request) as stream:
+        raw = [e for e in stream if e.type in _RAW]
+        final = stream.get_final_message()
+    kinds = [e.type for e in raw]
+    assert kinds[0] == "message_start" and kinds[-2:] == ["message_delta", "message_stop"]
+    start = next(e for e in raw if e.type == "content_block_start")
+    assert start.content_block.type == "tool_use" and start.content_block.id.startswith("toolu_")
+    partial = [
+        e.delta.partial_json
+        for e in raw
+        if e.type == "content_block_delta" and e.index == start.index
+    ]
+    assert len(partial) > 2 and all(
+        e.delta.type == "input_json_delta" for e in raw if e.type == "content_block_delta"
+    )
+    assert kinds.count("content_block_start") == kinds.count("content_block_stop")
+    assert json.loads("".join(partial)) == final.content[-1].input == whole.content[-1].input
+    assert final.stop_reason == whole.stop_reason == "tool_use"

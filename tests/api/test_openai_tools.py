@@ -133,9 +133,12 @@ def test_streamed_tool_calls_accumulate_like_openai(openai_client):
                 slot["arguments"] += tc.function.arguments
         finish = chunk.choices[0].finish_reason or finish
         assert not (delta.content or "").startswith("<tool_call>")
-    assert finish == "tool_calls" and calls
+    assert finish in ("tool_calls", "length") and calls
     for slot in calls.values():
         assert slot["id"] and slot["name"] == "get_weather"
+    # parallel calls may run into max_tokens: then the last one streamed only its beginning
+    complete = list(calls.values())[: None if finish == "tool_calls" else -1]
+    for slot in complete:
         jsonschema.validate(json.loads(slot["arguments"]), WEATHER_PARAMS)
 
 
@@ -222,7 +225,8 @@ def test_streamed_logprobs(openai_client):
 
 def test_completions_logprobs(openai_client):
     reply = openai_client.completions.create(
-        model=MODEL_ID, prompt="The capital of France is",
+        model=MODEL_ID,
+        prompt="The capital of France is",
         max_tokens=4,
         logprobs=2,
         extra_body={"ignore_eos": True},
@@ -278,3 +282,66 @@ def test_bad_tool_and_format_requests_are_400(client, extra, param):
     assert err["message"] and err["type"] == "invalid_request_error"
     if param:
         assert err["param"] == param
+
+
+def _accumulate(stream) -> tuple[dict[int, dict], str | None, int]:
+    """What an OpenAI SDK user does with streamed tool calls; also counts argument fragments."""
+    calls: dict[int, dict] = {}
+    finish, fragments = None, 0
+    for chunk in stream:
+        for tc in chunk.choices[0].delta.tool_calls or []:
+            slot = calls.setdefault(tc.index, {"id": None, "name": "", "arguments": ""})
+            slot["id"] = tc.id or slot["id"]
+            if tc.function and tc.function.name:
+                slot["name"] += tc.function.name
+            if tc.function and tc.function.arguments:
+                slot["arguments"] += tc.function.arguments
+                fragments += 1
+        finish = chunk.choices[0].finish_reason or finish
+    return calls, finish, fragments
+
+
+def test_tool_call_arguments_stream_token_by_token(openai_client):
+    request = {
+        "model": MODEL_ID,
+        "messages": [{"role": "user", "content": "Weather in Paris, in celsius?"}],
+        "tools": TOOLS,
+        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
+        "parallel_tool_calls": False,
+        "temperature": 0,
+        "max_tokens": 80,
+    }
+    whole = openai_client.chat.completions.create(**request).choices[0].message.tool_calls
+    calls, finish, fragments = _accumulate(
+        openai_client.chat.completions.create(**request, stream=True)
+    )
+    assert finish == "tool_calls" and list(calls) == [0]
+    assert calls[0]["name"] == whole[0].function.name == "get_weather"
+    assert calls[0]["id"].startswith("call_")
+    streamed = json.loads(calls[0]["arguments"])
+    jsonschema.validate(streamed, WEATHER_PARAMS)
+    assert streamed == json.loads(whole[0].function.arguments)
+    # {"city": "...", "unit": "..."} is a dozen tokens: it must not arrive in one piece
+    assert fragments > 3
+
+
+def test_parallel_streamed_calls_get_increasing_indexes(openai_client):
+    calls, finish, _ = _accumulate(
+        openai_client.chat.completions.create(
+            model=MODEL_ID,
+            messages=[{"role": "user", "content": "Weather in Paris and in Rome?"}],
+            tools=TOOLS,
+            tool_choice="required",
+            temperature=0,
+            max_tokens=150,
+            stream=True,
+        )
+    )
+    assert finish in ("tool_calls", "length") and calls
+    assert sorted(calls) == list(range(len(calls)))
+    ids = [slot["id"] for slot in calls.values()]
+    assert len(set(ids)) == len(ids)
+    complete = calls if finish == "tool_calls" else dict(list(calls.items())[:-1])
+    for slot in complete.values():
+        schema = {"get_weather": WEATHER_PARAMS, "add": ADD_PARAMS}[slot["name"]]
+        jsonschema.validate(json.loads(slot["arguments"]), schema)

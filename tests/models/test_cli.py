@@ -110,3 +110,22 @@ def test_ctrl_c_keeps_the_partial_download_and_the_next_pull_resumes(env, tmp_pa
         assert f"sha256:{hub.repos[REPO]['smollm2-135m-instruct-q4_1.gguf'].sha256}" in out
     finally:
         hub.stop()
+
+
+def test_rm_of_a_derived_model_keeps_the_file(env):
+    """Offline `models rm`: a model made by Ollama's create/copy only names another's file."""
+    from pathlib import Path
+
+    from impetus.models.registry import Registry
+
+    models = copy_model(Path(env["IMPETUS_DATA_DIR"]) / "models" / "m.gguf")
+    reg = Registry(models.parent.parent / "registry.sqlite3", [models.parent])
+    reg.scan()
+    reg.add_derived("mine", str(models.resolve()), "m", {"system": "hi"})
+    reg.close()
+    dead = f"http://127.0.0.1:{free_port()}"
+    refused = run("models", "rm", "m", "--url", dead, env=env, check=False)
+    assert refused.returncode == 1 and "mine" in refused.stderr and models.is_file()
+    assert "deleted mine" in run("models", "rm", "mine", "--url", dead, env=env).stdout
+    assert models.is_file()
+    assert [m["name"] for m in json.loads(run("models", "list", "--json", env=env).stdout)] == ["m"]

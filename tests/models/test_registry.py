@@ -82,3 +82,31 @@ def test_path_outside_the_folders_registers_on_resolve(tmp_path):
     rec = reg.resolve(str(path))
     assert rec.name == "mine" and rec.source == "path"
     assert reg.resolve("mine").path == str(path.resolve())
+
+
+def test_derived_models_share_the_file_and_survive_reopen(models, tmp_path):
+    db = tmp_path / "r.sqlite3"
+    reg = Registry(db, [models])
+    reg.scan()
+    base = reg.resolve(MODEL_ID)
+    profile = {"system": "Be brief.", "parameters": {"temperature": 0.1}}
+    rec = reg.add_derived("brief", base.path, base.name, profile)
+    assert rec.derived and rec.path == base.path and rec.profile == profile
+    reg.close()
+    reg = Registry(db, [models])
+    records, _ = reg.scan()  # a scan neither drops nor re-adds the derived model
+    assert [r.name for r in records] == [MODEL_ID, "brief"]
+    for spec in ("brief", "brief:latest", "BRIEF"):
+        assert reg.resolve(spec).profile == profile
+    assert reg.derived_using(base.path) == ["brief"]
+    reg.remove("brief")
+    assert reg.get("brief") is None and reg.resolve(MODEL_ID).path == base.path
+    reg.add_derived("gone", base.path, base.name, {})
+    (models / f"{MODEL_ID}.gguf").unlink()
+    records, _ = reg.scan()
+    assert records == []  # its file's model is gone: not listed, not usable...
+    with pytest.raises(ModelNotFound):
+        reg.resolve("gone")
+    copy_model(models / f"{MODEL_ID}.gguf")
+    reg.scan()
+    assert reg.resolve("gone").derived  # ...and back with the file

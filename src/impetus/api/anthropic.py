@@ -8,10 +8,11 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 
-from impetus.api import tools
+from impetus.api import profiles, tools
 from impetus.api.anthropic_schemas import CountTokensRequest, MessagesRequest
-from impetus.api.generation import collect, constrain, record_tokens, render_chat, submit
+from impetus.api.generation import collect, constrain, record_tokens, submit
 from impetus.api.sse import EventStreamResponse
+from impetus.api.tool_stream import ArgsDelta, CallEnd, CallStart, Text, ToolCallStream
 from impetus.api.tools import Tool, ToolCall
 from impetus.engines.protocol import Generation
 from impetus.server.errors import ApiError
@@ -80,16 +81,15 @@ def _tool_plan(req: CountTokensRequest) -> tuple[list[Tool], str, tools.Plan]:
     return defs, choice, tools.plan(defs, choice, parallel=parallel)
 
 
-def _prompt(engine, req: CountTokensRequest) -> tuple[list[int], tools.Plan]:
+def _prompt(target: profiles.Target, req: CountTokensRequest) -> tuple[list[int], tools.Plan]:
     defs, choice, plan = _tool_plan(req)
-    messages, template_vars = tools.prepare(_messages(req), defs, choice, engine.info.chat_template)
-    return render_chat(engine, messages, **template_vars), plan
+    return target.chat_prompt(_messages(req), defs, choice), plan
 
 
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(req: CountTokensRequest, request: Request) -> dict:
-    engine = await request.app.state.runtime.acquire(req.model)
-    tokens, _ = _prompt(engine, req)
+    target = await profiles.acquire(request, req.model)
+    tokens, _ = _prompt(target, req)
     return {"input_tokens": len(tokens)}
 
 
@@ -111,14 +111,21 @@ def _tool_id(call: ToolCall) -> str:
     return call.id.replace("call_", "toolu_", 1)
 
 
+# Our field names → Ollama parameter names, for a derived model's defaults (api/profiles.py).
+_NAMES = {"max_tokens": "num_predict", "stop_sequences": "stop"}
+
+
 @router.post("/v1/messages")
 async def messages(req: MessagesRequest, request: Request):
-    engine = await request.app.state.runtime.acquire(req.model)
-    tokens, plan = _prompt(engine, req)
-    params = constrain(engine, req.sampling(), plan.grammar)
+    target = await profiles.acquire(request, req.model)
+    engine = target.engine
+    tokens, plan = _prompt(target, req)
+    given = profiles.given(req.model_fields_set, _NAMES)
+    params = target.sampling(req.sampling(), given, len(tokens), None)
+    params = constrain(engine, params, plan.grammar)
     mid = "msg_" + secrets.token_hex(12)
     gen = submit(engine, tokens, params, mid)
-    model = engine.info.name
+    model = target.name
     if req.stream:
         source = _stream(gen, request, mid, model, plan.tools_active)
         return EventStreamResponse(source, on_disconnect=gen.cancel)
@@ -149,30 +156,48 @@ def _event(name: str, data: dict) -> str:
 async def _stream(
     gen: Generation, request: Request, mid: str, model: str, tools_active: bool
 ) -> AsyncIterator[str]:
-    split = tools.ToolStream() if tools_active else None
-    index = 0
-    text_open = False
+    parser = ToolCallStream() if tools_active else None
+    index = -1  # the open content block's index
+    open_kind: str | None = None  # "text", "tool_use" or None
 
-    def open_text() -> str:
-        nonlocal text_open
-        text_open = True
-        block = {"type": "text", "text": ""}
-        return _event(
-            "content_block_start",
-            {"type": "content_block_start", "index": index, "content_block": block},
-        )
+    def block_event(name: str, **data) -> str:
+        return _event(name, {"type": name, "index": index, **data})
 
-    def text_delta(text: str) -> str:
-        delta = {"type": "text_delta", "text": text}
-        return _event(
-            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
-        )
+    def start(block: dict) -> str:
+        nonlocal index, open_kind
+        out = stop()
+        index += 1
+        open_kind = block["type"]
+        return out + block_event("content_block_start", content_block=block)
 
-    def stop_block() -> str:
-        return _event("content_block_stop", {"type": "content_block_stop", "index": index})
+    def stop() -> str:
+        nonlocal open_kind
+        if open_kind is None:
+            return ""
+        open_kind = None
+        return block_event("content_block_stop")
+
+    def text_out(text: str) -> str:
+        out = "" if open_kind == "text" else start({"type": "text", "text": ""})
+        return out + block_event("content_block_delta", delta={"type": "text_delta", "text": text})
+
+    def render(events: list) -> str:
+        out = ""
+        for e in events:
+            if isinstance(e, Text):
+                out += text_out(e.text)
+            elif isinstance(e, CallStart):
+                tid = e.id.replace("call_", "toolu_", 1)
+                out += start({"type": "tool_use", "id": tid, "name": e.name, "input": {}})
+            elif isinstance(e, ArgsDelta):
+                delta = {"type": "input_json_delta", "partial_json": e.text}
+                out += block_event("content_block_delta", delta=delta)
+            elif isinstance(e, CallEnd):
+                out += stop()
+        return out
 
     try:
-        start = {
+        head = {
             "id": mid,
             "type": "message",
             "role": "assistant",
@@ -182,8 +207,8 @@ async def _stream(
             "stop_sequence": None,
             "usage": {"input_tokens": gen.usage.prompt_tokens, "output_tokens": 0},
         }
-        yield _event("message_start", {"type": "message_start", "message": start})
-        finish, stop_sequence, calls = None, None, []
+        yield _event("message_start", {"type": "message_start", "message": head})
+        finish, stop_sequence = None, None
         async for batch in gen.batches():
             last = batch[-1]
             if last.finish_reason == "error":
@@ -191,37 +216,20 @@ async def _stream(
                 yield _event("error", {"type": "error", "error": err})
                 return
             text = "".join(e.text for e in batch)
-            if split is not None:
-                text = split.feed(text)
-            out = ""
-            if text:
-                out += ("" if text_open else open_text()) + text_delta(text)
+            events = parser.feed(text) if parser is not None else [Text(text)] if text else []
+            out = render(events)
             if last.finish_reason is not None:
                 finish, stop_sequence = last.finish_reason, last.stop_sequence
-                if split is not None:
-                    rest, calls = split.finish()
-                    if rest:
-                        out += ("" if text_open else open_text()) + text_delta(rest)
+                if parser is not None:
+                    out += render(parser.finish())
             if out:
                 yield out
-        if text_open or not calls:
-            if not text_open:
-                yield open_text()
-            yield stop_block()
-            index += 1
-        for call in calls:
-            block = {"type": "tool_use", "id": _tool_id(call), "name": call.name, "input": {}}
-            yield _event(
-                "content_block_start",
-                {"type": "content_block_start", "index": index, "content_block": block},
-            )
-            delta = {"type": "input_json_delta", "partial_json": call.arguments}
-            yield _event(
-                "content_block_delta",
-                {"type": "content_block_delta", "index": index, "delta": delta},
-            )
-            yield stop_block()
-            index += 1
+        if index < 0:  # nothing generated: one empty text block, as Anthropic sends
+            yield start({"type": "text", "text": ""})
+        yield stop()
+        # A tool_use block cut off by max_tokens was sent in part: the stop reason says so.
+        cut = parser is not None and parser.open_call is not None
+        calls = parser.calls if parser is not None and not cut else []
         yield _event(
             "message_delta",
             {

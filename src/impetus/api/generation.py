@@ -17,7 +17,7 @@ from impetus.engines.protocol import (
     SamplingParams,
     TokenLogprob,
 )
-from impetus.models.chat_template import ChatTemplateError
+from impetus.models.chat_template import ChatTemplate, ChatTemplateError
 from impetus.server.errors import ApiError
 
 
@@ -83,10 +83,16 @@ def token_bytes(engine, token: int) -> bytes:
     return engine.detokenize([token]).encode()
 
 
-def render_chat(engine, messages: list[dict], **template_vars) -> list[int]:
-    """Messages → prompt tokens through the model's own chat template."""
+def render_chat(
+    engine, messages: list[dict], template: str | None = None, **template_vars
+) -> list[int]:
+    """Messages → prompt tokens through the model's own chat template (or `template`, the
+    Jinja source a derived model was created with)."""
+    chat = engine.template
+    if template is not None:
+        chat = ChatTemplate(template, bos_token=chat.bos_token, eos_token=chat.eos_token)
     try:
-        text = engine.template.render(messages, add_generation_prompt=True, **template_vars)
+        text = chat.render(messages, add_generation_prompt=True, **template_vars)
     except ChatTemplateError as exc:
         raise ApiError(400, str(exc), param="messages") from exc
     info = engine.info

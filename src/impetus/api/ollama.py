@@ -3,7 +3,7 @@
 Streams are NDJSON (one JSON object a line), on by default as in Ollama. Models come from the
 model manager (`runtime.manager`, models/manager.py): the model routes at the end of this file are
 thin shells over its methods, as /admin/models is (api/admin.py). /api/embed(dings) are in
-api/embeddings.py.
+api/embeddings.py, /api/create and /api/copy in api/ollama_create.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 
 from impetus import __version__
-from impetus.api import tools
+from impetus.api import modelfile, profiles, tools
 from impetus.api.generation import collect, constrain, record_tokens, render_chat, submit
 from impetus.api.ollama_schemas import ChatRequest, GenerateRequest, ShowRequest, _Base
 from impetus.api.sse import NDJSON_HEADERS, EventStreamResponse
@@ -69,22 +69,32 @@ async def show(req: ShowRequest, request: Request) -> dict:
     manager = request.app.state.runtime.manager
     d = await asyncio.to_thread(manager.show, spec)
     rec = manager.resolve(spec)
-    template = d.get("chat_template") or ""
+    profile = rec.profile or {}  # a model made by /api/create or /api/copy
+    template = profile.get("template") or d.get("chat_template") or ""
     caps = ["embedding"] if rec.kind == "embedding" else ["completion", "tools"]
-    return {
-        "modelfile": f"FROM {rec.path}\n",
-        "parameters": "",
+    out = {
+        "modelfile": modelfile.render(rec.parent or rec.path, profile),
+        "parameters": modelfile.render_parameters(profile.get("parameters") or {}),
         "template": template,
-        "details": _details(rec),
+        "details": {**_details(rec), "parent_model": rec.parent or ""},
         "model_info": d.get("metadata", {}),
         "capabilities": caps,
         "modified_at": _iso(rec.mtime),
     }
+    for key in ("system", "license", "messages"):
+        if profile.get(key):
+            out[key] = profile[key]
+    return out
 
 
 # -- generation -------------------------------------------------------------------------------
-async def _engine(req: _Base, request: Request):
-    return await request.app.state.runtime.acquire(req.model, req.keep_alive)
+async def _target(req: _Base, request: Request) -> profiles.Target:
+    return await profiles.acquire(request, req.model, req.keep_alive)
+
+
+def _sampling(req: _Base, target: profiles.Target, prompt_tokens: int):
+    o = req.options
+    return target.sampling(o.sampling(), set(o.model_fields_set), prompt_tokens, o.num_ctx)
 
 
 def _format_plan(fmt) -> tools.Plan:
@@ -133,8 +143,8 @@ def _ndjson(source: AsyncIterator[str], gen: Generation) -> EventStreamResponse:
 async def generate(req: GenerateRequest, request: Request):
     if req.images:
         raise ApiError(400, "this model does not support images")
-    engine = await _engine(req, request)
-    model = engine.info.name
+    target = await _target(req, request)
+    engine, model = target.engine, target.name
     if not req.prompt and not req.context:
         return _loaded(model, "response", "")
     if req.raw:
@@ -142,13 +152,13 @@ async def generate(req: GenerateRequest, request: Request):
     else:
         messages = [{"role": "system", "content": req.system}] if req.system else []
         messages.append({"role": "user", "content": req.prompt})
-        prompt_tokens = render_chat(engine, messages)
+        prompt_tokens = render_chat(engine, target.messages(messages), target.template)
     tokens = list(req.context or []) + prompt_tokens
     bad = [t for t in tokens if not 0 <= t < engine.info.vocab_size]
     if bad:
         raise ApiError(400, f"context token id {bad[0]} is out of range")
     plan = _format_plan(req.format)
-    params = constrain(engine, req.options.sampling(), plan.grammar)
+    params = constrain(engine, _sampling(req, target, len(tokens)), plan.grammar)
     started = time.perf_counter()
     gen = submit(engine, tokens, params, "ollama-generate")
     if req.stream:
@@ -227,8 +237,8 @@ def _ollama_calls(calls: list[ToolCall]) -> list[dict]:
 
 @router.post("/api/chat")
 async def chat(req: ChatRequest, request: Request):
-    engine = await _engine(req, request)
-    model = engine.info.name
+    target = await _target(req, request)
+    engine, model = target.engine, target.name
     if not req.messages:
         return _loaded(model, "message", {"role": "assistant", "content": ""})
     defs = [
@@ -238,11 +248,8 @@ async def chat(req: ChatRequest, request: Request):
     choice = "auto" if defs else "none"
     schema = req.format if isinstance(req.format, dict) else None
     plan = tools.plan(defs, choice, response_schema=schema, json_mode=req.format == "json")
-    messages, template_vars = tools.prepare(
-        _chat_messages(req), defs, choice, engine.info.chat_template
-    )
-    tokens = render_chat(engine, messages, **template_vars)
-    params = constrain(engine, req.options.sampling(), plan.grammar)
+    tokens = target.chat_prompt(_chat_messages(req), defs, choice)
+    params = constrain(engine, _sampling(req, target, len(tokens)), plan.grammar)
     started = time.perf_counter()
     gen = submit(engine, tokens, params, "ollama-chat")
     if req.stream:

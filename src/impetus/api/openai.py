@@ -10,18 +10,18 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 
-from impetus.api import tools
+from impetus.api import profiles, tools
 from impetus.api.generation import (
     collect_all,
     constrain,
     record_all,
     record_tokens,
-    render_chat,
     submit_n,
     token_bytes,
 )
 from impetus.api.openai_schemas import ChatCompletionRequest, CompletionRequest, NamedToolChoice
 from impetus.api.sse import EventStreamResponse, event
+from impetus.api.tool_stream import ArgsDelta, CallStart, Text, ToolCallStream
 from impetus.api.tools import Tool, ToolCall
 from impetus.engines.protocol import Generation, TokenLogprob, Usage
 from impetus.server.errors import ApiError
@@ -55,8 +55,8 @@ async def list_models(request: Request) -> dict:
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict:
-    runtime = request.app.state.runtime
-    return model_card(await runtime.acquire(model_id))
+    target = await profiles.acquire(request, model_id)
+    return {**model_card(target.engine), "id": target.name}
 
 
 def _usage(u: Usage) -> dict:
@@ -66,6 +66,12 @@ def _usage(u: Usage) -> dict:
         "total_tokens": u.total_tokens,
         "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
     }
+
+
+def _given(req) -> set[str]:
+    """Ollama names of the sampling fields a request set (a derived model fills the rest)."""
+    names = {"max_tokens": "num_predict", "max_completion_tokens": "num_predict"}
+    return profiles.given(req.model_fields_set, names)
 
 
 def _finish(reason: str | None) -> str:
@@ -178,20 +184,17 @@ async def chat_completions(req: ChatCompletionRequest, request: Request):
         from impetus.api.rag_chat import rag_chat_completion
 
         return await rag_chat_completion(req, request, req.rag)
-    runtime = request.app.state.runtime
-    engine = await runtime.acquire(req.model)
+    target = await profiles.acquire(request, req.model)
+    engine = target.engine
     defs, choice, plan = _plan(req)
-    messages, template_vars = tools.prepare(
-        _chat_messages(req), defs, choice, engine.info.chat_template
-    )
-    tokens = render_chat(engine, messages, **template_vars)
-    params = constrain(
-        engine, req.sampling(req.max_completion_tokens or req.max_tokens), plan.grammar
-    )
+    tokens = target.chat_prompt(_chat_messages(req), defs, choice)
+    params = req.sampling(req.max_completion_tokens or req.max_tokens)
+    params = target.sampling(params, _given(req), len(tokens), None)
+    params = constrain(engine, params, plan.grammar)
     rid = "chatcmpl-" + secrets.token_hex(12)
     n = req.n or 1
     gens = submit_n(engine, tokens, params, rid, n)
-    model = engine.info.name
+    model = target.name
     created = int(time.time())
     if req.stream:
         if n == 1 and not plan.tools_active and params.logprobs is None:
@@ -292,34 +295,47 @@ async def _chat_stream_general(
             body["usage"] = None
         return event(json.dumps(body, ensure_ascii=False))
 
+    def deltas(events: list) -> list[dict]:
+        out: list[dict] = []
+        for e in events:
+            if isinstance(e, Text):
+                out.append({"content": e.text})
+            elif isinstance(e, CallStart):
+                fn = {"name": e.name, "arguments": ""}
+                out.append(
+                    {
+                        "tool_calls": [
+                            {"index": e.index, "id": e.id, "type": "function", "function": fn}
+                        ]
+                    }
+                )
+            elif isinstance(e, ArgsDelta):
+                out.append({"tool_calls": [{"index": e.index, "function": {"arguments": e.text}}]})
+        return out
+
     async def one(index: int, gen: Generation) -> AsyncIterator[str]:
-        split = tools.ToolStream() if tools_active else None
+        calls = ToolCallStream() if tools_active else None
         yield chunk(index, {"role": "assistant", "content": ""})
         async for batch in gen.batches():
             last = batch[-1]
             if last.finish_reason == "error":
                 raise _StreamError(last.error)
             text = "".join(e.text for e in batch)
-            if split is not None:
-                text = split.feed(text)
+            found = [{"content": text}] if calls is None else deltas(calls.feed(text))
             lps = [e.logprob for e in batch if e.logprob is not None]
-            if text or lps:
-                yield chunk(
-                    index, {"content": text}, lps=chat_logprobs(engine, lps) if lps else None
-                )
+            if lps and not found:
+                found = [{"content": ""}]
+            for i, delta in enumerate(found):
+                logprobs = chat_logprobs(engine, lps) if lps and i == 0 else None
+                if delta.get("content") != "" or logprobs is not None:
+                    yield chunk(index, delta, lps=logprobs)
             if last.finish_reason is not None:
                 reason = _finish(last.finish_reason)
-                if split is not None:
-                    rest, calls = split.finish()
-                    if rest:
-                        yield chunk(index, {"content": rest})
-                    for i, c in enumerate(calls):
-                        head = {"index": i, "id": c.id, "type": "function"}
-                        head["function"] = {"name": c.name, "arguments": ""}
-                        yield chunk(index, {"tool_calls": [head]})
-                        args = {"index": i, "function": {"arguments": c.arguments}}
-                        yield chunk(index, {"tool_calls": [args]})
-                    if calls:
+                if calls is not None:
+                    for delta in deltas(calls.finish()):
+                        yield chunk(index, delta)
+                    # A call cut off by max_tokens has streamed its start: say "length".
+                    if calls.calls and calls.open_call is None:
                         reason = "tool_calls"
                 yield chunk(index, {}, reason)
 
@@ -390,8 +406,8 @@ def _sse(source: AsyncIterator[str], gens: list[Generation]) -> EventStreamRespo
 
 @router.post("/v1/completions")
 async def completions(req: CompletionRequest, request: Request):
-    runtime = request.app.state.runtime
-    engine = await runtime.acquire(req.model)
+    target = await profiles.acquire(request, req.model)
+    engine = target.engine
     if isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], int):
         tokens = list(req.prompt)
         bad = [t for t in tokens if not 0 <= t < engine.info.vocab_size]
@@ -403,10 +419,10 @@ async def completions(req: CompletionRequest, request: Request):
         if not prompt_text:
             raise ApiError(400, "prompt must not be empty", param="prompt")
         tokens = engine.tokenize(prompt_text, add_special=True, parse_special=True)
-    params = req.sampling(req.max_tokens)
+    params = target.sampling(req.sampling(req.max_tokens), _given(req), len(tokens), None)
     rid = "cmpl-" + secrets.token_hex(12)
     gens = submit_n(engine, tokens, params, rid, req.n or 1)
-    model = engine.info.name
+    model = target.name
     created = int(time.time())
     prefix = prompt_text if req.echo else ""
     if req.stream:

@@ -234,8 +234,11 @@ def parse(text: str) -> tuple[str, list[ToolCall]]:
     Output that opens a tool-call block is tool calls, never content: the grammar only lets
     that branch continue as calls, so an unfinished block means max_tokens cut it off. Its
     complete calls are returned and the cut-off tail is dropped, so no raw markup reaches the
-    client (the finish reason then says "length")."""
-    if not text.lstrip().startswith(OPEN):
+    client (the finish reason then says "length"); so is the start of a block's opening tag."""
+    head = text.lstrip()
+    if head and OPEN.startswith(head):
+        return "", []
+    if not head.startswith(OPEN):
         return text, []
     calls: list[ToolCall] = []
     seen = set()

@@ -193,8 +193,12 @@ def remove(
         rec = reg.resolve(name)
     except ModelNotFound as exc:
         raise _fail(str(exc)) from None
+    users = [] if rec.derived else reg.derived_using(rec.path)
+    if users:
+        raise _fail(f"'{rec.name}' is the base of {', '.join(users)}; delete those first")
     path = Path(rec.path)
-    if path.resolve().is_relative_to(settings.models_dir.resolve()):
+    # A derived model (Ollama create/copy) only names another model's file: keep the file.
+    if not rec.derived and path.resolve().is_relative_to(settings.models_dir.resolve()):
         if path.is_dir():
             import shutil
 

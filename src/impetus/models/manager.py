@@ -169,6 +169,21 @@ class ModelManager:
         except InvalidModel as exc:
             raise ApiError(400, str(exc), param="model", code="invalid_model") from None
 
+    def file_record(self, rec: ModelRecord) -> ModelRecord:
+        """The record whose engine serves `rec`: a derived model runs on its file's model, so
+        it shares that model's engine (one load, one KV cache, batched together)."""
+        if not rec.derived:
+            return rec
+        base = self.registry.get_file_model(rec.path)
+        if base is None:
+            raise ApiError(
+                404,
+                f"'{rec.name}' runs on {rec.path}, which is no longer registered",
+                param="model",
+                code="model_not_found",
+            )
+        return base
+
     def loaded(self) -> list[Loaded]:
         with self._table_lock:
             return list(self._loaded.values())
@@ -223,7 +238,7 @@ class ModelManager:
         self, spec: str | None, *, keep_alive: str | float | None = None, pin: bool = False
     ) -> Loaded:
         self._start_reaper()
-        rec = self.resolve(spec)
+        rec = self.file_record(self.resolve(spec))
         if rec.kind != "chat":
             raise ApiError(
                 400,
@@ -302,7 +317,7 @@ class ModelManager:
     async def unload(self, spec: str, *, force: bool = False) -> bool:
         """Unload a model now. A busy model answers 409 unless `force` (which waits for it to
         go idle, up to 60 s). Pinned models unpin first. False if it was not loaded."""
-        rec = self.resolve(spec)
+        rec = self.file_record(self.resolve(spec))
         entry = self.get_loaded(rec.name)
         if entry is None:
             return False
@@ -322,8 +337,20 @@ class ModelManager:
 
     async def delete(self, spec: str) -> dict:
         """Unregister a model and delete its file if it lives in the models folder. Refuses
-        (409) while it generates or when it is the pinned default."""
+        (409) while it generates or when it is the pinned default. A derived model is only
+        unregistered: its file belongs to the model it was made from."""
         rec = self.resolve(spec)
+        if rec.derived:
+            self.registry.remove(rec.name)
+            log.info("model=%s deleted (derived from %s; file kept)", rec.name, rec.parent)
+            return {"name": rec.name, "deleted_file": False, "path": rec.path}
+        users = self.registry.derived_using(rec.path)
+        if users:
+            raise ApiError(
+                409,
+                f"'{rec.name}' is the base of {', '.join(users)}; delete those first",
+                code="model_in_use",
+            )
         entry = self.get_loaded(rec.name)
         if entry is not None and entry.pinned:
             raise ApiError(409, f"'{rec.name}' is the pinned default model", code="model_pinned")
@@ -383,11 +410,34 @@ class ModelManager:
             request, self.settings.models_dir, self.registry, self.settings.max_upload_bytes
         )
 
+    def derive(self, name: str, source: str, profile: dict) -> ModelRecord:
+        """Register `name` as `source` with `profile` on top of the source's own (Ollama's
+        create and copy). It runs on the source's file; nothing is copied."""
+        src = self.resolve(source)
+        taken = self.registry.get(name)
+        if name == "default" or (taken is not None and not taken.derived):
+            raise ApiError(
+                400,
+                f"'{name}' is already the name of a model file; choose another name",
+                param="model",
+                code="invalid_model_name",
+            )
+        merged = dict(src.profile or {})
+        for key, value in profile.items():
+            if key == "parameters":
+                merged[key] = {**merged.get(key, {}), **value}
+            else:
+                merged[key] = value
+        rec = self.registry.add_derived(name, src.path, src.name, merged)
+        log.info("model=%s created from %s", name, src.name)
+        return rec
+
     # --- views ----------------------------------------------------------------------------
 
     def describe(self, rec: ModelRecord) -> dict:
         d = rec.to_dict()
-        entry = self.get_loaded(rec.name)
+        base = self.registry.get_file_model(rec.path) if rec.derived else rec
+        entry = self.get_loaded(base.name) if base is not None else None
         d["loaded"] = entry.to_dict() if entry else None
         d["default"] = rec.name == self.default_name
         return d

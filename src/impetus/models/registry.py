@@ -42,6 +42,16 @@ CREATE TABLE IF NOT EXISTS aliases (
     alias TEXT PRIMARY KEY,
     name TEXT NOT NULL REFERENCES models(name) ON DELETE CASCADE
 );
+-- Models made by Ollama's /api/copy and /api/create: a name with its own defaults (system
+-- prompt, parameters, template, messages) that runs on a registered model's file. No copy of
+-- the file is made, so deleting one never touches the file.
+CREATE TABLE IF NOT EXISTS derived (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    parent TEXT NOT NULL,
+    profile TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -67,6 +77,12 @@ class ModelRecord:
     added_at: float
     last_used_at: float | None
     aliases: list[str] = field(default_factory=list)
+    parent: str | None = None  # derived models: the model it was created from
+    profile: dict | None = None  # derived models: system, template, parameters, messages
+
+    @property
+    def derived(self) -> bool:
+        return self.parent is not None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -177,10 +193,58 @@ class Registry:
         d["has_chat_template"] = bool(d["has_chat_template"])
         return ModelRecord(**d, aliases=aliases)
 
+    def _derived_record(self, row: sqlite3.Row) -> ModelRecord | None:
+        """A derived model as a record of its file, under its own name (None if the file's
+        model is no longer registered)."""
+        base = self._db.execute("SELECT * FROM models WHERE path=?", (row["path"],)).fetchone()
+        if base is None:
+            return None
+        d = dict(base)
+        d.update(
+            name=row["name"],
+            has_chat_template=bool(d["has_chat_template"]),
+            source="derived",
+            added_at=row["created_at"],
+            mtime=row["created_at"],
+            last_used_at=None,
+        )
+        return ModelRecord(
+            **d, aliases=[], parent=row["parent"], profile=json.loads(row["profile"])
+        )
+
     def list(self) -> list[ModelRecord]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM models ORDER BY name").fetchall()
-            return [self._record(r) for r in rows]
+            records = [self._record(r) for r in rows]
+            for row in self._db.execute("SELECT * FROM derived").fetchall():
+                rec = self._derived_record(row)
+                if rec is not None:
+                    records.append(rec)
+            return sorted(records, key=lambda r: r.name)
+
+    def _get_derived(self, spec: str) -> ModelRecord | None:
+        # Ollama names without a tag mean ":latest"; accept both spellings either way.
+        names = [spec, spec.lower()]
+        if spec.endswith(":latest"):
+            names.append(spec.removesuffix(":latest"))
+        elif ":" not in spec:
+            names.append(f"{spec}:latest")
+        for name in names:
+            row = self._db.execute("SELECT * FROM derived WHERE name=?", (name,)).fetchone()
+            if row is not None:
+                return self._derived_record(row)
+        return None
+
+    def get_file_model(self, path: str) -> ModelRecord | None:
+        """The registered (non-derived) model for a file or folder path."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM models WHERE path=?", (path,)).fetchone()
+            return self._record(row) if row else None
+
+    def derived_using(self, path: str) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM derived WHERE path=? ORDER BY name", (path,))
+            return [r[0] for r in rows]
 
     def get(self, spec: str) -> ModelRecord | None:
         """By name, alias, file name or path (case-insensitive names); None if unknown."""
@@ -197,6 +261,10 @@ class Registry:
                     "SELECT * FROM models WHERE lower(name)=?",
                     (spec.lower().removesuffix(".gguf"),),
                 ).fetchone()
+            if row is None:
+                derived = self._get_derived(spec)
+                if derived is not None:
+                    return derived
             if row is None and ("/" in spec or spec.endswith(".gguf")):
                 p = str(Path(spec).expanduser().resolve())
                 row = db.execute("SELECT * FROM models WHERE path=?", (p,)).fetchone()
@@ -209,6 +277,8 @@ class Registry:
         if rec is not None:
             if Path(rec.path).exists():
                 return rec
+            if rec.derived:  # kept: it comes back if the file does
+                raise ModelNotFound(f"'{rec.name}' runs on {rec.path}, which is gone")
             self.remove(rec.name)  # the file went away behind our back
         path = Path(spec).expanduser()
         if path.exists():
@@ -277,7 +347,10 @@ class Registry:
 
     def _free_name(self, base: str) -> str:
         name, i = base, 2
-        while self._db.execute("SELECT 1 FROM models WHERE name=?", (name,)).fetchone():
+        while self._db.execute(
+            "SELECT 1 FROM models WHERE name=? UNION SELECT 1 FROM derived WHERE name=?",
+            (name, name),
+        ).fetchone():
             name, i = f"{base}-{i}", i + 1
         return name
 
@@ -305,9 +378,23 @@ class Registry:
         return digest
 
     def remove(self, name: str) -> None:
+        """Unregister a model file's row, or a derived model (its file's row stays)."""
         with self._lock, self._db:
             self._db.execute("DELETE FROM aliases WHERE name=?", (name,))
             self._db.execute("DELETE FROM models WHERE name=?", (name,))
+            self._db.execute("DELETE FROM derived WHERE name=?", (name,))
+
+    def add_derived(self, name: str, path: str, parent: str, profile: dict) -> ModelRecord:
+        """Create or replace the derived model `name` (Ollama's copy and create overwrite)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO derived (name, path, parent, profile, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (name, path, parent, json.dumps(profile, ensure_ascii=False), time.time()),
+            )
+        rec = self.get(name)
+        assert rec is not None and rec.derived
+        return rec
 
     # --- scanning ------------------------------------------------------------------------
 
@@ -331,7 +418,7 @@ class Registry:
         """Register new files, refresh changed ones, drop rows whose file is gone.
         Returns the records and {path: reason} for files that are not usable models."""
         bad: dict[str, str] = {}
-        known = {r.path: r for r in self.list()}
+        known = {r.path: r for r in self.list() if not r.derived}
         for r in known.values():
             if not Path(r.path).exists():
                 self.remove(r.name)

@@ -106,9 +106,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     from impetus.api import anthropic
 
     app.include_router(anthropic.router)
-    from impetus.api import ollama
+    from impetus.api import ollama, ollama_create
 
     app.include_router(ollama.router)
+    app.include_router(ollama_create.router)
     from impetus.api import dashboard
 
     app.include_router(dashboard.router)
