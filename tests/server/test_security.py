@@ -110,3 +110,21 @@ def test_api_key_compare_is_constant_time_over_all_keys():
 
     source = inspect.getsource(ApiKeyMiddleware._accepts)
     assert "compare_digest" in source and "break" not in source
+
+
+def test_non_loopback_bind_with_a_dashboard_key_is_allowed(tmp_path):
+    """Keys created at run time (/admin/keys) protect an open bind as config keys do."""
+    from impetus.server.keys import KeyStore
+
+    store = KeyStore(tmp_path / "keys.sqlite3")
+    _, secret = store.create("lan")
+    store.close()
+    srv = ServerProcess(
+        "--host", "0.0.0.0", "--ctx", "512", env={"IMPETUS_DATA_DIR": str(tmp_path)}
+    )
+    try:
+        srv.wait_ready()
+        assert httpx.get(srv.url + "/v1/models").status_code == 401
+        assert httpx.get(srv.url + "/v1/models", headers={"x-api-key": secret}).status_code == 200
+    finally:
+        srv.stop()
