@@ -214,3 +214,56 @@ def test_fuzz_any_json(server, body, path):
 
 def test_server_survived(http):
     assert http.get("/health").status_code == 200
+
+
+FUZZ_NAMES = ["fz-a", "fz-b:v1", "", "bad name", MODEL_ID, "default"]
+PROFILE_FIELDS = {
+    "system": text,
+    "template": st.sampled_from(
+        ["{% for m in messages %}{{ m.content }}{% endfor %}", "{{ .Prompt }}", "{% if", ""]
+    )
+    | text,
+    "parameters": _optional(
+        temperature=number, num_predict=small_count, stop=text, num_ctx=small_count, seed=number
+    )
+    | json_value,
+    "messages": messages,
+}
+OLLAMA_CREATE = _optional(
+    model=st.sampled_from([*FUZZ_NAMES, None, 5]),
+    **{"from": model},
+    **PROFILE_FIELDS,
+    modelfile=st.sampled_from(
+        [f"FROM {MODEL_ID}\nPARAMETER temperature x", f"FROM {MODEL_ID}\nMESSAGE bot hi", "FROM"]
+    )
+    | text,
+    files=json_value,
+    adapters=json_value,
+    quantize=text,
+    stream=st.booleans() | text,
+)
+# Bodies that mostly pass: then the stored profile is what gets fuzzed, through a chat.
+PROFILE = st.fixed_dictionaries(
+    {"model": st.just("fz-a"), "from": st.just(MODEL_ID)}, optional=PROFILE_FIELDS
+)
+
+
+@FUZZ
+@given(body=OLLAMA_CREATE | PROFILE)
+def test_fuzz_ollama_create(http, body):
+    """Whatever was created must also chat (or refuse with a 400), never fail later."""
+    _check(http, "/api/create", body)
+    name = body.get("model")
+    if isinstance(name, str) and name.startswith("fz-"):
+        chat = {"model": name, "messages": [{"role": "user", "content": "hi"}], "stream": False}
+        _check(http, "/api/chat", {**chat, "options": {"num_predict": 2}})
+        _check(http, "/v1/chat/completions", {**chat, "max_tokens": 2})
+        http.request("DELETE", "/api/delete", json={"model": name})
+
+
+@settings(max_examples=20, deadline=None)
+@given(source=model | st.just("fz-a"), destination=st.sampled_from([*FUZZ_NAMES, None]))
+def test_fuzz_ollama_copy(http, source, destination):
+    _check(http, "/api/copy", {"source": source, "destination": destination})
+    if destination and destination.startswith("fz-"):
+        http.request("DELETE", "/api/delete", json={"model": destination})
