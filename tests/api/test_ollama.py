@@ -66,7 +66,13 @@ def test_chat_non_streaming_with_options(oll):
 
 def test_chat_stream_is_ndjson(oll):
     parts = list(
-        oll.chat(model=MODEL_ID, messages=CAPITAL, stream=True, options={"num_predict": 8})
+        oll.chat(
+            model=MODEL_ID,
+            messages=[{"role": "user", "content": "Write a long poem about the sea."}],
+            stream=True,
+            # Greedy and a long answer: a sampled short answer could end before 8 tokens.
+            options={"num_predict": 8, "temperature": 0},
+        )
     )
     assert all(not p.done for p in parts[:-1]) and parts[-1].done
     assert parts[-1].done_reason == "length" and parts[-1].eval_count == 8
