@@ -96,3 +96,34 @@ def test_cut_off_call_is_left_open_and_text_is_not_held():
     events, parser = run("<tool", [])
     assert events == [] and parser.open_call is None
     assert ToolCallStream().feed("Hi") == [Text("Hi")]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    args=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    indent=st.sampled_from([None, 1, 2]),
+    ascii_only=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=300), max_size=40),
+)
+def test_random_arguments_stream_as_prefixes_clients_can_parse(args, indent, ascii_only, cuts):
+    """Every accumulated prefix parses as partial JSON (what the anthropic SDK does per delta,
+    with jiter), and the whole equals the arguments."""
+    from jiter import from_json
+
+    text = block("f", json.dumps(args, indent=indent, ensure_ascii=ascii_only))
+    events = check(text, [c for c in cuts if c < len(text)])
+    buf = ""
+    for e in events:
+        if isinstance(e, ArgsDelta):
+            buf += e.text
+            from_json(buf.encode(), partial_mode=True)
+    assert json.loads(buf) == args
