@@ -37,9 +37,19 @@ def test_message_with_system_and_usage(claude):
         messages=CAPITAL,
     )
     assert msg.type == "message" and msg.role == "assistant"
-    assert msg.content[0].type == "text" and "Paris" in msg.content[0].text
+    # The text itself is not checked word for word: this prompt is a near-tie for the 135M model,
+    # and a prefix-cache hit may take the other branch (docs/determinism.md).
+    assert msg.content[0].type == "text" and msg.content[0].text.strip()
     assert msg.stop_reason in ("end_turn", "max_tokens")
-    assert msg.usage.input_tokens > 10 and 0 < msg.usage.output_tokens <= 30
+    assert 0 < msg.usage.output_tokens <= 30
+    # The system prompt reached the model: the input counts exactly it, and a longer one counts more.
+    same = claude.messages.count_tokens(
+        model=MODEL_ID, system="You are a helpful assistant.", messages=CAPITAL
+    )
+    longer = claude.messages.count_tokens(
+        model=MODEL_ID, system="You are a helpful assistant who answers briefly.", messages=CAPITAL
+    )
+    assert msg.usage.input_tokens == same.input_tokens < longer.input_tokens
     assert msg.id.startswith("msg_")
 
 
