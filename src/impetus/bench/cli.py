@@ -10,7 +10,9 @@ import typer
 
 from impetus.bench import report
 
-bench_app = typer.Typer(help="Benchmarks; results go to BENCHMARKS.md.", no_args_is_help=True)
+bench_app = typer.Typer(
+    help="Benchmarks; results go to BENCHMARKS.md.", invoke_without_command=True
+)
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Markdown file to update.")]
 ModelOpt = Annotated[str | None, typer.Option(help="GGUF path [default: bundled model].")]
@@ -21,6 +23,30 @@ def _model(model: str | None) -> Path:
     from impetus.models.resolve import resolve_model_path
 
     return resolve_model_path(model, Settings().models_dir)
+
+
+@bench_app.callback()
+def _engine(
+    ctx: typer.Context,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="`mlx`: the MLX engine beside llama.cpp (as `impetus bench mlx`)."),
+    ] = None,
+) -> None:
+    """`impetus bench --engine mlx` is the one command a Mac user runs to report MLX numbers."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if engine == "mlx":
+        mlx()
+        return
+    if engine not in (None, "llama.cpp"):
+        raise typer.BadParameter(
+            f"unknown engine {engine!r} (mlx or llama.cpp)", param_hint="--engine"
+        )
+    if engine == "llama.cpp":
+        serving()
+        return
+    typer.echo(ctx.get_help())
 
 
 @bench_app.command()
@@ -116,7 +142,9 @@ def rag_(
     if rag_report.plot(merged, plot):
         body += f"\n![p95 latency vs collection size]({plot.relative_to(root)})\n"
     typer.echo(body)
-    cmd = f"impetus bench rag --stores {stores} --sizes {sizes}"
+    cmd = f"impetus bench rag --stores {stores} --sizes {sizes}" + (
+        "" if measure else " --no-measure"
+    )
     report.write_section(
         out, "rag", f"## RAG: vector stores and retrieval\n\n{report.stamp(cmd)}\n\n{body}"
     )

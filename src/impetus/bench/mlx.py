@@ -1,8 +1,9 @@
-"""MLX engine decode throughput: one sequence, then 1/2/4/8 concurrent sequences.
+"""MLX engine decode throughput beside llama.cpp's: 1/2/4/8 concurrent sequences, same prompt.
 
-`impetus bench --engine mlx` calls `bench_mlx(path)` and renders `markdown(result)`.
-Throughput is generated tokens over the wall time of the whole batch (prefill included), and
-decode-only tokens/s from the scheduler's own timers.
+`impetus bench --engine mlx` calls `bench_mlx(path)` and renders `markdown(result)`. Both engines
+run in this process through the same engine protocol (submit, stream, scheduler timers), so the
+two rows of each size differ only by the engine. Throughput is generated tokens over the wall
+time of the whole batch (prefill included), and decode-only tokens/s from the scheduler's timers.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ PROMPT = (
 
 @dataclass
 class BatchResult:
+    engine: str
     concurrency: int
     tokens: int
     seconds: float
@@ -65,7 +67,7 @@ async def _one_batch(engine, prompt_ids: list[int], n: int, max_tokens: int) -> 
     decode = sched.stats.decode_seconds - decode0
     # Each sequence's first token comes from its prefill; the rest from batched decode steps.
     ttft = max((g.usage.ttft_seconds or 0.0) for g in gens)
-    return BatchResult(n, sum(counts), seconds, decode, ttft)
+    return BatchResult(engine.name, n, sum(counts), seconds, decode, ttft)
 
 
 def bench_mlx(
@@ -74,6 +76,7 @@ def bench_mlx(
     concurrency: tuple[int, ...] = (1, 2, 4, 8),
     max_tokens: int = 32,
     prompt: str = PROMPT,
+    with_llamacpp: bool = True,
 ) -> MlxBenchResult:
     import mlx.core as mx
 
@@ -99,24 +102,45 @@ def bench_mlx(
 
         asyncio.run(run())
         result.peak_memory_bytes = int(mx.get_peak_memory())
-        return result
+    finally:
+        engine.close()
+    if with_llamacpp:
+        result.batches += _llamacpp_batches(path, concurrency, max_tokens, prompt)
+    return result
+
+
+def _llamacpp_batches(
+    path: str | Path, concurrency: tuple[int, ...], max_tokens: int, prompt: str
+) -> list[BatchResult]:
+    from impetus.engines.llamacpp import LlamaCppEngine
+
+    engine = LlamaCppEngine(path, parallel=max(concurrency))
+    try:
+        ids = engine.tokenize(prompt, add_special=True, parse_special=True)
+
+        async def run() -> list[BatchResult]:
+            await _one_batch(engine, ids, 1, 2)
+            return [await _one_batch(engine, ids, n, max_tokens) for n in concurrency]
+
+        return asyncio.run(run())
     finally:
         engine.close()
 
 
 def markdown(result: MlxBenchResult) -> str:
     lines = [
-        f"### MLX engine: {result.model} on {result.device}",
+        f"### MLX beside llama.cpp: {result.model}, MLX on {result.device}",
         "",
         f"Load {result.load_seconds:.2f} s; {result.max_tokens} tokens per sequence, greedy;"
         f" peak MLX memory {result.peak_memory_bytes / 2**20:.0f} MiB.",
         "",
-        "| concurrent | tokens | wall s | tok/s (wall) | tok/s (decode) | last first token s |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| engine | concurrent | tokens | wall s | tok/s (wall) | tok/s (decode) |"
+        " last first token s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for b in result.batches:
         lines.append(
-            f"| {b.concurrency} | {b.tokens} | {b.seconds:.2f} | {b.tokens_per_second:.1f}"
+            f"| {b.engine} | {b.concurrency} | {b.tokens} | {b.seconds:.2f} | {b.tokens_per_second:.1f}"
             f" | {b.decode_tokens_per_second:.1f} | {b.ttft_seconds:.2f} |"
         )
     return "\n".join(lines) + "\n"
