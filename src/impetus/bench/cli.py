@@ -142,9 +142,8 @@ def rag_(
     if rag_report.plot(merged, plot):
         body += f"\n![p95 latency vs collection size]({plot.relative_to(root)})\n"
     typer.echo(body)
-    cmd = f"impetus bench rag --stores {stores} --sizes {sizes}" + (
-        "" if measure else " --no-measure"
-    )
+    cmd = f"impetus bench rag --stores {stores} --sizes {sizes}"
+    cmd += ("" if measure else " --no-measure") + ("" if embed else " --no-embed")
     report.write_section(
         out, "rag", f"## RAG: vector stores and retrieval\n\n{report.stamp(cmd)}\n\n{body}"
     )

@@ -221,6 +221,17 @@ def plot(results: list[dict], path: Path) -> bool:
     return True
 
 
+def _when(results: list[dict]) -> str:
+    times = sorted(r["measured_at"] for r in results if "measured_at" in r)
+    if not times:
+        return ""
+    return (
+        f"Cells measured {times[0]} to {times[-1]}, each in its own build and query processes "
+        "(`nice -n 5`); every cell's raw result, load and time are in "
+        "[docs/bench/rag-stores.json](docs/bench/rag-stores.json)."
+    )
+
+
 def render(results: list[dict], ingest: dict | None) -> str:
     from impetus.bench import rag_ingest
 
@@ -231,7 +242,9 @@ def render(results: list[dict], ingest: dict | None) -> str:
         "Build = insert + every index the store needs (index = the vector index alone). The "
         "last column is how busy the machine was with other work: cores used by other "
         "processes on average during the build and the queries, and the 1-minute load "
-        "average (2 cores).",
+        "average (2 cores). What the numbers mean for the store choice, and the tuning they "
+        "forced: [docs/vector-store.md](docs/vector-store.md).",
+        _when(results),
         stores_table(results),
         "CPU ms per query (process CPU time, all threads, per query: what the load does not "
         "add) and the configuration measured:",
