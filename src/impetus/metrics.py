@@ -121,6 +121,8 @@ class _LiveCollector:
             ),
             "impetus_model_size_bytes": ("Model file size", engine.info.size_bytes),
         }
+        if "threads" in s:  # llama.cpp only: one thread while other processes take the cores
+            gauges["impetus_engine_threads"] = ("CPU threads the engine decodes with", s["threads"])
         for name, (doc, value) in gauges.items():
             g = GaugeMetricFamily(name, doc, labels=["model"])
             g.add_metric([model], float(value))
@@ -135,6 +137,7 @@ class _LiveCollector:
             ("decode_seconds", "impetus_engine_decode_seconds", "Time inside llama_decode"),
             ("batch_rows", "impetus_engine_batch_rows", "Tokens decoded (prompt + generated)"),
             ("decode_steps", "impetus_engine_steps", "Engine steps"),
+            ("thread_drops", "impetus_engine_thread_drops", "Drops to one thread (contention)"),
         ):
             if key in s:
                 c = CounterMetricFamily(name, doc, labels=["model"])

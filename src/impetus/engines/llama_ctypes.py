@@ -228,6 +228,7 @@ class LlamaContext:
         threads = config.n_threads or default_threads()
         params.n_threads = threads
         params.n_threads_batch = threads
+        self.threads = threads
         params.no_perf = True
         params.flash_attn_type = config.flash_attn
         # One cache for all slots: a slot may use the whole context, and sequences can share a
@@ -246,6 +247,9 @@ class LlamaContext:
             ll.llama_batch_free(self.batch)
             ll.llama_free(self.ptr)
             self.ptr = None
+
+    def set_threads(self, n: int) -> None:
+        ll.llama_set_n_threads(self.ptr, n, n)
 
     # -- KV cache per sequence -------------------------------------------------------------
     def seq_rm(self, seq: int, start: int, end: int = -1) -> bool:

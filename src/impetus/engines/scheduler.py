@@ -32,6 +32,7 @@ from impetus.engines.protocol import (
 )
 from impetus.engines.sampling import Sampler
 from impetus.engines.textstream import TextStream
+from impetus.engines.threads import ThreadGovernor
 
 log = logging.getLogger("impetus.scheduler")
 
@@ -111,6 +112,7 @@ class Scheduler:
         self._ms_per_prefill_token = 3.0  # learnt from mixed steps (EMA)
         self._ms_per_decode_step = 10.0
         self._recent_tokens: deque[tuple[float, int]] = deque(maxlen=4096)  # (time, tokens)
+        self.governor = ThreadGovernor(context.threads)
         self._thread = threading.Thread(target=self._run, name="impetus-scheduler", daemon=True)
         self._thread.start()
 
@@ -168,6 +170,8 @@ class Scheduler:
             "step_seconds": self.stats.step_seconds,
             "batch_rows": self.stats.batch_rows,
             "tokens_per_second": self._recent_rate(),
+            "threads": self.governor.current,
+            "thread_drops": self.governor.switches,
         }
 
     def _recent_rate(self, window: float = 5.0) -> float:
@@ -359,6 +363,10 @@ class Scheduler:
         self.stats.decode_seconds += elapsed_ms / 1000
         self.stats.batch_rows += len(decoding) + sum(n for _, n in chunks)
         self._learn(elapsed_ms, len(decoding), sum(n for _, n in chunks))
+        if not chunks:  # a decode-only step's cost depends only on its rows: the contention probe
+            threads = self.governor.observe(len(decoding), elapsed_ms)
+            if threads is not None:
+                self.ctx.set_threads(threads)
         self.stats.decode_steps += 1
         for q, n in chunks:
             start = len(q.slot.cached)

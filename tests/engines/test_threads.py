@@ -1,0 +1,98 @@
+"""The thread governor: its rule on fed step times, then the real engine under real CPU hogs."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import time
+
+from impetus.engines.llamacpp import LlamaCppEngine
+from impetus.engines.protocol import GenerationRequest, SamplingParams
+from impetus.engines.threads import ThreadGovernor
+from tests.conftest import MODEL_PATH
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_quiet_steps_keep_all_threads():
+    gov = ThreadGovernor(2, clock=Clock())
+    for ms in (10, 11, 9.5, 12, 30, 10):  # jitter, even 3x, is not contention
+        assert gov.observe(1, ms) is None
+    assert gov.current == 2 and gov.switches == 0
+
+
+def test_a_collapsed_step_drops_to_one_thread_then_probes_with_backoff():
+    clock = Clock()
+    gov = ThreadGovernor(2, first_backoff_s=2.0, clock=clock)
+    gov.observe(1, 10.0)
+    assert gov.observe(1, 400.0) == 1 and gov.switches == 1
+    clock.t = 1.0
+    assert gov.observe(1, 16.0) is None  # one thread, inside the back-off
+    clock.t = 2.5
+    assert gov.observe(1, 16.0) == 2  # probe the full count
+    assert gov.observe(1, 300.0) == 1  # still contended: back, and wait twice as long
+    clock.t = 5.0
+    assert gov.observe(1, 16.0) is None
+    clock.t = 7.0
+    assert gov.observe(1, 16.0) == 2
+    assert gov.observe(1, 10.5) is None and gov.current == 2  # quiet again: stays
+
+
+def test_a_probe_slower_than_one_thread_goes_back():
+    clock = Clock()
+    gov = ThreadGovernor(2, clock=clock)
+    gov.observe(8, 50.0)
+    gov.observe(8, 500.0)
+    gov.observe(8, 70.0)  # one thread: 70 ms
+    clock.t = 10.0
+    gov.observe(8, 70.0)
+    assert gov.current == 2
+    assert gov.observe(8, 90.0) == 1  # not 4x the quiet time, but worse than one thread
+
+
+def test_one_thread_configured_never_changes():
+    gov = ThreadGovernor(1, clock=Clock())
+    assert gov.observe(1, 10.0) is None and gov.observe(1, 1000.0) is None
+
+
+def _spin(stop_at: float) -> None:
+    while time.time() < stop_at:
+        pass
+
+
+def test_engine_drops_to_one_thread_while_other_processes_take_the_cores():
+    engine = LlamaCppEngine(MODEL_PATH, parallel=1, threads=2)
+    prompt = engine.tokenize("Count from 1 to 100.", add_special=True, parse_special=False)
+
+    async def generate(n: int) -> int:
+        params = SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
+        count = 0
+        async for event in engine.submit(GenerationRequest(list(prompt), params)):
+            count += len(event.token_ids)
+        return count
+
+    try:
+        assert asyncio.run(generate(24)) == 24  # the baseline (quiet, unless CI is busy)
+        before = engine.stats()["thread_drops"]
+        ctx = multiprocessing.get_context("spawn")
+        hogs = [ctx.Process(target=_spin, args=(time.time() + 20,)) for _ in range(os.cpu_count())]
+        for h in hogs:
+            h.start()
+        try:
+            time.sleep(0.5)
+            assert asyncio.run(generate(48)) == 48
+        finally:
+            for h in hogs:
+                h.kill()
+        stats = engine.stats()
+        # It dropped while the hogs ran, or was already on one thread (a busy machine).
+        assert stats["thread_drops"] > before or stats["threads"] == 1
+    finally:
+        engine.close()
