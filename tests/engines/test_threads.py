@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
+import subprocess
+import sys
 import time
 
 from impetus.engines.llamacpp import LlamaCppEngine
@@ -62,9 +63,9 @@ def test_one_thread_configured_never_changes():
     assert gov.observe(1, 10.0) is None and gov.observe(1, 1000.0) is None
 
 
-def _spin(stop_at: float) -> None:
-    while time.time() < stop_at:
-        pass
+# A bare interpreter spinning for 20 s: starts in milliseconds (a multiprocessing child would
+# first re-import this test module and its engine, and could start after the test is over).
+SPIN = "import time\nend = time.time() + 20\nwhile time.time() < end:\n    pass\n"
 
 
 def test_engine_drops_to_one_thread_while_other_processes_take_the_cores():
@@ -81,16 +82,14 @@ def test_engine_drops_to_one_thread_while_other_processes_take_the_cores():
     try:
         assert asyncio.run(generate(24)) == 24  # the baseline (quiet, unless CI is busy)
         before = engine.stats()["thread_drops"]
-        ctx = multiprocessing.get_context("spawn")
-        hogs = [ctx.Process(target=_spin, args=(time.time() + 20,)) for _ in range(os.cpu_count())]
-        for h in hogs:
-            h.start()
+        hogs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count())]
         try:
             time.sleep(0.5)
             assert asyncio.run(generate(48)) == 48
         finally:
             for h in hogs:
                 h.kill()
+                h.wait()
         stats = engine.stats()
         # It dropped while the hogs ran, or was already on one thread (a busy machine).
         assert stats["thread_drops"] > before or stats["threads"] == 1
