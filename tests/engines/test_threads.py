@@ -24,7 +24,7 @@ class Clock:
 
 def test_quiet_steps_keep_all_threads():
     gov = ThreadGovernor(2, clock=Clock())
-    for ms in (10, 11, 9.5, 12, 30, 10):  # jitter, even 3x, is not contention
+    for ms in (10, 11, 9.5, 12, 30, 10, 35, 10):  # lone slow steps are jitter, not contention
         assert gov.observe(1, ms) is None
     assert gov.current == 2 and gov.switches == 0
 
@@ -33,6 +33,7 @@ def test_a_collapsed_step_drops_to_one_thread_then_probes_with_backoff():
     clock = Clock()
     gov = ThreadGovernor(2, first_backoff_s=2.0, clock=clock)
     gov.observe(1, 10.0)
+    assert gov.observe(1, 400.0) is None  # one slow step: wait for a second
     assert gov.observe(1, 400.0) == 1 and gov.switches == 1
     clock.t = 1.0
     assert gov.observe(1, 16.0) is None  # one thread, inside the back-off
@@ -51,6 +52,7 @@ def test_a_probe_slower_than_one_thread_goes_back():
     gov = ThreadGovernor(2, clock=clock)
     gov.observe(8, 50.0)
     gov.observe(8, 500.0)
+    assert gov.observe(8, 500.0) == 1
     gov.observe(8, 70.0)  # one thread: 70 ms
     clock.t = 10.0
     gov.observe(8, 70.0)
@@ -68,7 +70,7 @@ def test_one_thread_configured_never_changes():
 SPIN = "import time\nend = time.time() + 20\nwhile time.time() < end:\n    pass\n"
 
 
-def test_engine_drops_to_one_thread_while_other_processes_take_the_cores():
+def test_engine_does_not_collapse_while_other_processes_take_the_cores():
     engine = LlamaCppEngine(MODEL_PATH, parallel=1, threads=2)
     prompt = engine.tokenize("Count from 1 to 100.", add_special=True, parse_special=False)
 
@@ -79,19 +81,27 @@ def test_engine_drops_to_one_thread_while_other_processes_take_the_cores():
             count += len(event.token_ids)
         return count
 
+    def rate(n: int) -> float:
+        t0 = time.perf_counter()
+        assert asyncio.run(generate(n)) == n
+        return n / (time.perf_counter() - t0)
+
     try:
-        assert asyncio.run(generate(24)) == 24  # the baseline (quiet, unless CI is busy)
+        quiet = rate(24)  # the baseline (quiet, unless CI is busy)
         before = engine.stats()["thread_drops"]
         hogs = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(os.cpu_count())]
         try:
             time.sleep(0.5)
-            assert asyncio.run(generate(48)) == 48
+            busy = rate(48)
         finally:
             for h in hogs:
                 h.kill()
                 h.wait()
         stats = engine.stats()
-        # It dropped while the hogs ran, or was already on one thread (a busy machine).
-        assert stats["thread_drops"] > before or stats["threads"] == 1
+        acted = stats["thread_drops"] > before or stats["threads"] == 1
+        # Two spinning threads beside two hogs ran at ~1% of quiet speed (1.1 vs 96 tok/s); one
+        # thread at ~50%. Either the governor acted, or this process's OpenMP did not spin (no
+        # collapse to act on): what must never happen is the collapse itself.
+        assert acted or busy > 0.3 * quiet, (quiet, busy, stats)
     finally:
         engine.close()

@@ -7,8 +7,10 @@ every barrier for a whole kernel time slice. Measured on a 2-core machine with S
 the same conditions. So a laptop that compiles something while the user chats would fall off a
 cliff. One thread has no barriers to wait at.
 
-The governor watches decode-only steps (their cost depends only on the number of rows). A step
-several times slower than the same shape's quiet time means contention: drop to one thread.
+The governor watches decode-only steps (their cost depends only on the number of rows). Two steps
+in a row 2.5x slower than the same shape's quiet time mean contention (one slow step is jitter:
+a page fault, a GC pause): drop to one thread. Beside two busy processes in-process decode ran
+3-4x slower with two threads, so 2.5x is where one thread starts to win.
 After a back-off it probes the full count again; a probe step slower than one thread was sends
 it back, with the back-off doubled.
 """
@@ -24,8 +26,9 @@ class ThreadGovernor:
         self,
         full: int,
         *,
-        slow_factor: float = 4.0,
-        min_slow_ms: float = 40.0,
+        slow_factor: float = 2.5,
+        min_slow_ms: float = 20.0,
+        slow_in_a_row: int = 2,
         first_backoff_s: float = 2.0,
         max_backoff_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -35,6 +38,8 @@ class ThreadGovernor:
         self.switches = 0  # times it dropped to one thread (a /metrics counter)
         self.slow_factor = slow_factor
         self.min_slow_ms = min_slow_ms
+        self.slow_in_a_row = slow_in_a_row
+        self._slow_run = 0
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
         self._clock = clock
@@ -63,7 +68,11 @@ class ThreadGovernor:
             slow = slow or (single is not None and elapsed_ms > single)
             if not slow:
                 self._probing, self._backoff = False, self.first_backoff_s
-        if slow:
+            else:
+                self._slow_run = self.slow_in_a_row  # a failed probe needs no second opinion
+        self._slow_run = self._slow_run + 1 if slow else 0
+        if self._slow_run >= self.slow_in_a_row:
+            self._slow_run = 0
             if self._probing:
                 self._backoff = min(2 * self._backoff, self.max_backoff_s)
             self._probing = False
@@ -71,6 +80,8 @@ class ThreadGovernor:
             self.current = 1
             self.switches += 1
             return 1
+        if slow:
+            return None  # wait for a second opinion; keep the quiet time clean
         # A slowly rising minimum: tracks the quiet cost (thermal drift, longer contexts) while
         # a burst of slow steps cannot drag it up before the rule above fires.
         self._quiet[rows] = elapsed_ms if quiet is None else min(quiet * 1.02, elapsed_ms)
