@@ -18,6 +18,12 @@ import pytest
 from impetus.config import Settings
 from impetus.models import bundled
 
+# Every test talks to servers on this machine: never through an HTTP(S)_PROXY the environment
+# may set (a proxy in the middle hides a client's disconnect from the server, and buffers).
+_LOOPBACK = "127.0.0.1,localhost,::1"
+for _var in ("NO_PROXY", "no_proxy"):
+    os.environ[_var] = ",".join(x for x in (os.environ.get(_var), _LOOPBACK) if x)
+
 # Resolved once, before tests point IMPETUS_* at temp dirs: `make install` put it here.
 MODEL_PATH = bundled.default_model_path(Settings().models_dir)
 MODEL_ID = MODEL_PATH.stem

@@ -25,12 +25,14 @@ def test_models_lists_the_loaded_model(openai_client):
 
 
 def test_chat_non_streaming_answers_with_usage(openai_client):
+    # A prompt without near-ties: a greedy answer to CAPITAL changed with the KV placement
+    # and the thread count on a busy CI machine (docs/determinism.md).
     reply = openai_client.chat.completions.create(
-        model=MODEL_ID, messages=CAPITAL, temperature=0, max_tokens=30
+        model=MODEL_ID, messages=MONTHS, temperature=0, max_tokens=30
     )
     choice = reply.choices[0]
     assert choice.message.role == "assistant"
-    assert "Paris" in choice.message.content
+    assert "January" in choice.message.content
     assert choice.finish_reason in ("stop", "length")
     assert reply.usage.prompt_tokens > 10
     assert 0 < reply.usage.completion_tokens <= 30

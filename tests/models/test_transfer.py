@@ -66,3 +66,27 @@ def test_a_cancelled_token_stops_before_connecting(tmp_path):
             on_progress=lambda have, size: None,
             cancel=cancel,
         )
+
+
+def test_a_hub_on_this_machine_is_reached_without_the_proxy(tmp_path, monkeypatch):
+    """HTTP(S)_PROXY pointing at nothing: a loopback mirror still downloads, directly."""
+    src = tmp_path / "weights.safetensors"
+    src.write_bytes(bytes(range(256)) * 64)
+    hub = FakeHub()
+    f = hub.add("acme/local", "weights.safetensors", src)
+    hub.start()
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # the discard port: nothing listens
+    try:
+        digest = download(
+            f"{hub.url}/acme/local/resolve/main/weights.safetensors",
+            tmp_path / "w.partial",
+            RemoteFile("weights.safetensors", f.size, f.sha256),
+            headers={},
+            on_progress=lambda have, size: None,
+        )
+    finally:
+        hub.stop()
+    assert digest == f.sha256 and hub.ranges == [""]

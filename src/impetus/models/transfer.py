@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import ipaddress
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -132,6 +133,14 @@ class _Verifier:
         return digest
 
 
+def _is_loopback(url: str) -> bool:
+    host = httpx.URL(url).host
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _socket_of(resp: httpx.Response) -> socket.socket | None:
     stream = resp.extensions.get("network_stream")
     try:
@@ -167,6 +176,10 @@ def download(
     """
     cancel = cancel or CancelToken()
     headers = {**headers, "Accept-Encoding": "identity"}
+    # A Hub mirror on this machine is reached directly, never through HTTP(S)_PROXY: a proxy
+    # in between keeps reading from the mirror after we cancel (our socket shutdown stops only
+    # the proxy's side), and buffers megabytes we never see.
+    trust_env = not _is_loopback(url)
     size = remote.size
     verifier = _Verifier(remote)
     have = 0
@@ -189,7 +202,12 @@ def download(
         try:
             with (
                 httpx.stream(
-                    "GET", url, headers=req_headers, follow_redirects=True, timeout=30
+                    "GET",
+                    url,
+                    headers=req_headers,
+                    follow_redirects=True,
+                    timeout=30,
+                    trust_env=trust_env,
                 ) as resp,
                 cancel.hook(_shutdown(_socket_of(resp))),
                 partial.open("ab") as out,
