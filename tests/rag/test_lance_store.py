@@ -1,5 +1,5 @@
-"""LanceCollection with its ANN index: IVF_FLAT, and the exact path for selective filters,
-checked against numpy's exact answers."""
+"""LanceCollection with its ANN index: IVF_SQ with exact re-ranking, and the exact path for
+selective filters, checked against numpy's exact answers."""
 
 from __future__ import annotations
 
@@ -49,9 +49,10 @@ def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
     coll.build_vector_index()
     assert LanceCollection("t", tmp_path).has_ann  # a reopened collection finds the index
     kinds = {i.columns[0]: i.index_type for i in coll.chunks.list_indices()}
-    assert kinds["vector"] == "IvfFlat" and kinds["source"] == "Bitmap"
+    assert kinds["vector"] == "IvfSq" and kinds["source"] == "Bitmap"
+    assert LanceCollection("t", tmp_path).refine == 2
 
-    coll.nprobes = 64  # every partition: IVF_FLAT is then exact
+    coll.nprobes = 64  # every partition: only the 8-bit codes' ranking (re-ranked exactly) errs
     source = [int(r.source[1:]) for r in rows]
     hits_total = hits_filtered = hits_wide = 0
     for q in vecs[:20]:
@@ -75,3 +76,48 @@ def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
         assert all(h.page < 3 for h in got_w)
         hits_wide += len(exact_w & {int(h.chunk_id) for h in got_w})
     assert hits_total == hits_filtered == hits_wide == 200
+
+
+def test_a_collection_written_before_the_hit_column_still_reads_and_writes(tmp_path: Path):
+    import lancedb
+    import pyarrow as pa
+
+    from impetus.rag.lance_store import DOC_SCHEMA, chunk_schema
+    from impetus.rag.store import DocumentRow
+
+    old = pa.schema([f for f in chunk_schema(DIM) if f.name != "hit"])
+    db = lancedb.connect(str(tmp_path))
+    db.create_table("chunks", schema=old)
+    db.create_table("documents", schema=DOC_SCHEMA)
+    coll = LanceCollection("t", tmp_path)
+    assert not coll.packed
+    rows, vecs = _rows(30)
+    doc = DocumentRow("d0", "s0", "text", "h", 10, 100, rows[0].date, rows[0].date)
+    coll.put_document(doc, [r for r in rows if r.doc_id == "d0"])
+    (hit,) = coll.search(vector=vecs[3], k=1, mode="vector")
+    assert (hit.chunk_id, hit.doc_id, hit.page, hit.date) == ("3", "d0", 3, rows[3].date)
+    (kw,) = coll.search(text="word3", k=1, mode="keyword")
+    assert kw.chunk_id == "3" and kw.text == rows[3].text
+
+
+def test_hits_come_back_whole_from_the_packed_column(tmp_path: Path):
+    from impetus.rag.store import DocumentRow
+
+    coll = LanceCollection("t", tmp_path, DIM)
+    assert coll.packed and coll.columns == ["text", "hit"]
+    rows, vecs = _rows(30)
+    row = rows[4]
+    row.tags, row.meta, row.section = ["a", "b"], {"author": "ann"}, "Intro"
+    doc = DocumentRow("d0", "s0", "text", "h", 10, 100, row.date, row.date)
+    coll.put_document(doc, [r for r in rows if r.doc_id == "d0"])
+    hits = coll.search(vector=vecs[4], text="row 4", k=3, mode="hybrid")
+    got = next(h for h in hits if h.chunk_id == "4")
+    assert (got.doc_id, got.text, got.source, got.type, got.page) == (
+        "d0",
+        row.text,
+        "s4",
+        "text",
+        4,
+    )
+    assert (got.section, got.start, got.end, got.date) == ("Intro", 0, 5, row.date)
+    assert (got.tags, got.meta) == (["a", "b"], {"author": "ann"})
