@@ -41,10 +41,10 @@ def _rows(n: int) -> tuple[list[ChunkRow], np.ndarray]:
 
 
 def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
-    rows, vecs = _rows(4000)
+    rows, vecs = _rows(8000)
     coll = LanceCollection("t", tmp_path, DIM)
     coll.chunks.add(coll._chunk_table(rows))
-    coll.optimize()  # scalar indexes only: 4,000 rows are below the ANN threshold
+    coll.optimize()  # scalar indexes only: 8,000 rows are below the ANN threshold
     assert not coll.has_ann
     coll.build_vector_index()
     assert LanceCollection("t", tmp_path).has_ann  # a reopened collection finds the index
@@ -52,14 +52,14 @@ def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
     assert kinds["vector"] == "IvfSq" and kinds["source"] == "Bitmap"
     assert LanceCollection("t", tmp_path).refine == 2
 
-    coll.nprobes = 64  # every partition: only the 8-bit codes' ranking (re-ranked exactly) errs
+    coll.nprobes = 128  # every partition: only the 8-bit codes' ranking (re-ranked exactly) errs
     source = [int(r.source[1:]) for r in rows]
     hits_total = hits_filtered = hits_wide = 0
     for q in vecs[:20]:
         exact = set(np.argsort(-(vecs @ q))[:10].tolist())
         got = coll.search(vector=q, k=10, mode="vector")
         hits_total += len(exact & {int(h.chunk_id) for h in got})
-        # source == s3 matches 160 rows: selective, so searched exactly through the bitmap.
+        # source == s3 matches 320 rows: selective, so searched exactly through the bitmap.
         mask = np.array(source) == 3
         ids = np.flatnonzero(mask)
         exact_f = set(ids[np.argsort(-(vecs[mask] @ q))[:10]].tolist())
@@ -68,12 +68,12 @@ def test_ivf_index_answers_like_exact_search(tmp_path: Path) -> None:
         )
         assert {h.source for h in got_f} == {"s3"}
         hits_filtered += len(exact_f & {int(h.chunk_id) for h in got_f})
-        # page < 3 matches 2,400 rows: through the IVF index, filtered inside the partitions.
-        wide = np.array([r.page < 3 for r in rows])
+        # page < 4 matches 6,400 rows: through the IVF index, filtered inside the partitions.
+        wide = np.array([r.page < 4 for r in rows])
         ids = np.flatnonzero(wide)
         exact_w = set(ids[np.argsort(-(vecs[wide] @ q))[:10]].tolist())
-        got_w = coll.search(vector=q, k=10, mode="vector", filters=[Condition("page", "lt", 3)])
-        assert all(h.page < 3 for h in got_w)
+        got_w = coll.search(vector=q, k=10, mode="vector", filters=[Condition("page", "lt", 4)])
+        assert all(h.page < 4 for h in got_w)
         hits_wide += len(exact_w & {int(h.chunk_id) for h in got_w})
     assert hits_total == hits_filtered == hits_wide == 200
 

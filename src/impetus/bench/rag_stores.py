@@ -52,14 +52,16 @@ class LanceBench:
         t0 = time.perf_counter()
         coll._ensure_fts()
         phases["fts_s"] = round(time.perf_counter() - t0, 1)
+        # What the server's `optimize` does after a job, in its order, each phase timed:
+        # scalar indexes and compaction, then the vector index on the compacted table.
+        t0 = time.perf_counter()
+        coll.optimize(vector_index=False)
+        coll.chunks.optimize(cleanup_older_than=dt.timedelta(0))  # no reader to protect here
+        phases["scalar_compact_s"] = round(time.perf_counter() - t0, 1)
         if n >= ANN_MIN_ROWS:
             t0 = time.perf_counter()
             coll.build_vector_index(n)
             phases["index_s"] = round(time.perf_counter() - t0, 1)
-        t0 = time.perf_counter()
-        coll.optimize()  # scalar indexes and compaction, as the server does after a job
-        coll.chunks.optimize(cleanup_older_than=dt.timedelta(0))  # no reader to protect here
-        phases["scalar_compact_s"] = round(time.perf_counter() - t0, 1)
         return phases
 
     def open(self) -> None:
