@@ -31,6 +31,7 @@ from impetus.engines.protocol import (
     TokenLogprob,
 )
 from impetus.engines.sampling import Sampler
+from impetus.engines.step_cost import StepCost
 from impetus.engines.textstream import TextStream
 from impetus.engines.threads import ThreadGovernor
 
@@ -109,8 +110,7 @@ class Scheduler:
         self._n_pending = 0  # incoming + waiting, read by submit() for backpressure
         self._cv = threading.Condition()
         self._stopping = False
-        self._ms_per_prefill_token = 3.0  # learnt from mixed steps (EMA)
-        self._ms_per_decode_step = 10.0
+        self.cost = StepCost()
         self._recent_tokens: deque[tuple[float, int]] = deque(maxlen=4096)  # (time, tokens)
         self.governor = ThreadGovernor(context.threads)
         self._thread = threading.Thread(target=self._run, name="impetus-scheduler", daemon=True)
@@ -186,7 +186,7 @@ class Scheduler:
 
     def _retry_after(self) -> float:
         # Rough: the queue drains at about one request per slot per (typical) generation.
-        return max(1.0, self._ms_per_decode_step * 128 / 1000)
+        return max(1.0, self.cost.decode_ms(len(self._slots)) * 128 / 1000)
 
     # -- the scheduler thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -321,10 +321,8 @@ class Scheduler:
         if n_decoding == 0:
             return cap  # nobody is waiting on a next token: prefill at full speed
         # Streams are decoding: add only as many prompt tokens as fit in the step budget, so
-        # their next token stays under ~100 ms. A prompt token's cost grows with its position
-        # (attention over everything before it), hence a learnt cost and a small floor.
-        spare_ms = self.step_budget_ms - self._ms_per_decode_step
-        return max(4, min(cap, int(spare_ms / self._ms_per_prefill_token)))
+        # their next token stays under ~100 ms (costs learnt online: engines/step_cost.py).
+        return self.cost.chunk(n_decoding, self.step_budget_ms, cap)
 
     def _step(self, outbox: list) -> None:
         active = [s.seq for s in self._slots if s.seq is not None]
@@ -362,7 +360,7 @@ class Scheduler:
         elapsed_ms = (time.perf_counter() - t0) * 1000
         self.stats.decode_seconds += elapsed_ms / 1000
         self.stats.batch_rows += len(decoding) + sum(n for _, n in chunks)
-        self._learn(elapsed_ms, len(decoding), sum(n for _, n in chunks))
+        self.cost.observe(len(decoding), sum(n for _, n in chunks), elapsed_ms)
         if not chunks:  # a decode-only step's cost depends only on its rows: the contention probe
             threads = self.governor.observe(len(decoding), elapsed_ms)
             if threads is not None:
@@ -426,15 +424,6 @@ class Scheduler:
             for i, q in enumerate(decoding):
                 q.batch_index = i
             entries = [(q.next_token, len(q.slot.cached), q.slot.seq_id, True) for q in decoding]
-
-    def _learn(self, elapsed_ms: float, n_decoding: int, n_prefill: int) -> None:
-        a = 0.2
-        if n_prefill == 0:
-            self._ms_per_decode_step += a * (elapsed_ms - self._ms_per_decode_step)
-        elif n_decoding:
-            # Learn the prompt-token cost only from mixed steps: that is where the budget applies.
-            per_token = max(0.05, elapsed_ms - self._ms_per_decode_step) / n_prefill
-            self._ms_per_prefill_token += a * (per_token - self._ms_per_prefill_token)
 
     def _sample(self, q: _Sequence, outbox: list) -> None:
         token = q.sampler.sample(self.ctx.ptr, q.batch_index)
