@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         64 * 1024**3, ge=1024, description="Largest model upload (POST /admin/models)."
     )
+    request_timeout: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds a generation may take, queue included; it then ends as if it had"
+        " reached max_tokens (finish_reason length) and frees its slot. 0 = no limit.",
+    )
 
     @field_validator("log_level")
     @classmethod

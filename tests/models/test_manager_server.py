@@ -111,6 +111,30 @@ def test_keep_alive_unloads_idle_models(http):
     assert MODEL_ID in loaded(http)  # pinned: never expires
 
 
+def test_ollama_keep_alive_per_request_and_the_unload_request(http):
+    """A chat's own keep_alive expires its model; an empty prompt with keep_alive 0 unloads."""
+    body = {"model": "alpha", "prompt": "hi", "stream": False, "keep_alive": "1s"}
+    body["options"] = {"num_predict": 2}
+    assert http.post("/api/generate", json=body).status_code == 200
+    assert "alpha" in loaded(http)
+    deadline = time.monotonic() + 10
+    while "alpha" in loaded(http) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "alpha" not in loaded(http)
+
+    chat(http, "beta")
+    assert "beta" in loaded(http)
+    resp = http.post("/api/chat", json={"model": "beta", "messages": [], "keep_alive": 0})
+    assert resp.status_code == 200 and resp.json()["done_reason"] == "unload", resp.text
+    assert "beta" not in loaded(http)
+    resp = http.post("/api/generate", json={"model": "beta", "keep_alive": 0})
+    assert resp.json()["done_reason"] == "unload" and "beta" not in loaded(http)
+    resp = http.post("/api/generate", json={"model": "beta"})  # no keep_alive: a load
+    assert resp.json()["done_reason"] == "load" and "beta" in loaded(http)
+    bad = http.post("/api/generate", json={"model": "beta", "keep_alive": "soon"})
+    assert bad.status_code == 400 and "keep_alive" in bad.json()["error"]
+
+
 def test_unload_and_unknown_model(http):
     chat(http, "beta")
     assert http.post("/admin/models/beta/unload").json()["unloaded"] is True
@@ -157,9 +181,32 @@ def test_upload_size_limit(data_dir, tmp_path):
         with MODEL_PATH.open("rb") as fh:
             resp = httpx.post(s.url + "/admin/models", files={"file": ("big.gguf", fh)}, timeout=60)
         assert resp.status_code == 413
+
+        # Streamed with no Content-Length: refused by counting, never held whole.
+        def chunks():
+            with MODEL_PATH.open("rb") as fh:
+                while block := fh.read(1 << 16):
+                    yield block
+
+        resp = httpx.post(
+            s.url + "/admin/models?filename=big2.gguf",
+            content=chunks(),
+            headers={"content-type": "application/octet-stream"},
+            timeout=60,
+        )
+        assert resp.status_code == 413, resp.text
         assert not list((tmp_path / "d" / "models").glob("big*"))
+        assert not list((tmp_path / "d" / "models").rglob("*.partial"))
     finally:
         s.stop()
+
+
+def test_json_routes_beside_the_upload_keep_the_body_limit(http):
+    big = {"keep_alive": "x" * (9 * MIB)}
+    resp = http.post("/admin/models/alpha/load", json=big)
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+    resp = http.post("/admin/models/pull", json={"model": "y" * (9 * MIB)})
+    assert resp.status_code == 413
 
 
 def test_delete_refuses_while_generating_then_deletes(http, srv):

@@ -65,6 +65,12 @@ def test_admin_pull_streams_progress_as_sse(srv, hub):
         timeout=120,
     )
     assert reply.status_code == 200 and reply.json()["model"] == "one-Q4_1"
+    # The pull's alias holds a '/': every admin route takes it.
+    alias = f"{REPO}:one-Q4_1.gguf"
+    shown = httpx.get(f"{srv.url}/admin/models/{alias}")
+    assert shown.status_code == 200 and shown.json()["name"] == "one-Q4_1", shown.text
+    resp = httpx.post(f"{srv.url}/admin/models/{alias}/unload", timeout=60)
+    assert resp.status_code == 200 and resp.json()["unloaded"] is True
 
 
 def test_admin_pull_errors(srv, hub):

@@ -85,7 +85,7 @@ async def rescan(request: Request) -> dict:
     return {"models": m.list_models(), "rejected": bad}
 
 
-@router.get("/{name}")
+@router.get("/{name:path}")
 async def show(name: str, request: Request) -> dict:
     import asyncio
 
@@ -93,7 +93,7 @@ async def show(name: str, request: Request) -> dict:
     return await asyncio.to_thread(m.show, name)
 
 
-@router.post("/{name}/load")
+@router.post("/{name:path}/load")
 async def load(name: str, request: Request, body: LoadBody | None = None) -> dict:
     body = body or LoadBody()
     m = _manager(request)
@@ -101,13 +101,13 @@ async def load(name: str, request: Request, body: LoadBody | None = None) -> dic
     return entry.to_dict()
 
 
-@router.post("/{name}/unload")
+@router.post("/{name:path}/unload")
 async def unload(name: str, request: Request, body: UnloadBody | None = None) -> dict:
     body = body or UnloadBody()
     unloaded = await _manager(request).unload(name, force=body.force)
     return {"name": name, "unloaded": unloaded}
 
 
-@router.delete("/{name}")
+@router.delete("/{name:path}")
 async def delete(name: str, request: Request) -> dict:
     return await _manager(request).delete(name)

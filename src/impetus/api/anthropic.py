@@ -124,7 +124,7 @@ async def messages(req: MessagesRequest, request: Request):
     params = target.sampling(req.sampling(), given, len(tokens), None)
     params = constrain(engine, params, plan.grammar)
     mid = "msg_" + secrets.token_hex(12)
-    gen = submit(engine, tokens, params, mid)
+    gen = submit(engine, tokens, params, mid, request)
     model = target.name
     if req.stream:
         source = _stream(gen, request, mid, model, plan.tools_active)

@@ -21,9 +21,13 @@ from impetus.models.chat_template import ChatTemplate, ChatTemplateError
 from impetus.server.errors import ApiError
 
 
-def submit(engine, tokens: list[int], params: SamplingParams, request_id: str) -> Generation:
+def submit(
+    engine, tokens: list[int], params: SamplingParams, request_id: str, request: Request
+) -> Generation:
+    """Hand a prompt to the engine; the server's request timeout (settings.request_timeout)
+    then ends it like max_tokens, wherever it is (queued or decoding)."""
     try:
-        return engine.submit(GenerationRequest(tokens, params, request_id=request_id))
+        gen = engine.submit(GenerationRequest(tokens, params, request_id=request_id))
     except ContextLengthExceeded as exc:
         raise ApiError(400, str(exc), param="messages", code="context_length_exceeded") from exc
     except QueueFull as exc:
@@ -36,6 +40,11 @@ def submit(engine, tokens: list[int], params: SamplingParams, request_id: str) -
         ) from exc
     except ValueError as exc:
         raise ApiError(400, str(exc)) from exc
+    timeout = request.app.state.settings.request_timeout
+    if timeout:
+        timer = asyncio.get_running_loop().call_later(timeout, gen.expire)
+        gen.on_done = timer.cancel
+    return gen
 
 
 def constrain(engine, params: SamplingParams, grammar: str | None) -> SamplingParams:
@@ -56,7 +65,7 @@ def constrain(engine, params: SamplingParams, grammar: str | None) -> SamplingPa
 
 
 def submit_n(
-    engine, tokens: list[int], params: SamplingParams, request_id: str, n: int
+    engine, tokens: list[int], params: SamplingParams, request_id: str, n: int, request: Request
 ) -> list[Generation]:
     """`n` independent generations of one prompt, decoded side by side by the scheduler (a
     given seed gives choice i the seed + i, so the choices differ but are reproducible)."""
@@ -66,7 +75,7 @@ def submit_n(
     try:
         for i in range(n):
             p = params if params.seed is None or i == 0 else replace(params, seed=params.seed + i)
-            gens.append(submit(engine, tokens, p, request_id))
+            gens.append(submit(engine, tokens, p, request_id, request))
     except ApiError:
         for g in gens:
             g.cancel()

@@ -103,14 +103,29 @@ def _format_plan(fmt) -> tools.Plan:
     return tools.plan([], "none", json_mode=fmt == "json")
 
 
-def _loaded(model: str, key: str, value) -> dict:
+def _loaded(model: str, key: str, value, reason: str = "load") -> dict:
     return {
         "model": model,
         "created_at": _iso(None),
         key: value,
         "done": True,
-        "done_reason": "load",
+        "done_reason": reason,
     }
+
+
+async def _unload_request(req: _Base, request: Request, key: str, value) -> dict | None:
+    """Ollama's way to unload: an empty prompt with `keep_alive` 0. None for anything else."""
+    from impetus.models.manager import parse_keep_alive
+
+    try:
+        if req.keep_alive is None or parse_keep_alive(req.keep_alive) != 0:
+            return None
+    except ValueError as exc:
+        raise ApiError(400, str(exc), param="keep_alive") from None
+    manager = request.app.state.runtime.manager
+    name = manager.file_record(manager.resolve(req.model)).name
+    await manager.unload(name, force=True)
+    return _loaded(name, key, value, reason="unload")
 
 
 def _timings(gen: Generation, started: float) -> dict:
@@ -143,6 +158,10 @@ def _ndjson(source: AsyncIterator[str], gen: Generation) -> EventStreamResponse:
 async def generate(req: GenerateRequest, request: Request):
     if req.images:
         raise ApiError(400, "this model does not support images")
+    if not req.prompt and not req.context:
+        unloaded = await _unload_request(req, request, "response", "")
+        if unloaded is not None:
+            return unloaded
     target = await _target(req, request)
     engine, model = target.engine, target.name
     if not req.prompt and not req.context:
@@ -160,7 +179,7 @@ async def generate(req: GenerateRequest, request: Request):
     plan = _format_plan(req.format)
     params = constrain(engine, _sampling(req, target, len(tokens)), plan.grammar)
     started = time.perf_counter()
-    gen = submit(engine, tokens, params, "ollama-generate")
+    gen = submit(engine, tokens, params, "ollama-generate", request)
     if req.stream:
         return _ndjson(_generate_stream(gen, request, model, tokens, started), gen)
     result = await collect(gen, request)
@@ -237,6 +256,11 @@ def _ollama_calls(calls: list[ToolCall]) -> list[dict]:
 
 @router.post("/api/chat")
 async def chat(req: ChatRequest, request: Request):
+    if not req.messages:
+        empty = {"role": "assistant", "content": ""}
+        unloaded = await _unload_request(req, request, "message", empty)
+        if unloaded is not None:
+            return unloaded
     target = await _target(req, request)
     engine, model = target.engine, target.name
     if not req.messages:
@@ -251,7 +275,7 @@ async def chat(req: ChatRequest, request: Request):
     tokens = target.chat_prompt(_chat_messages(req), defs, choice)
     params = constrain(engine, _sampling(req, target, len(tokens)), plan.grammar)
     started = time.perf_counter()
-    gen = submit(engine, tokens, params, "ollama-chat")
+    gen = submit(engine, tokens, params, "ollama-chat", request)
     if req.stream:
         return _ndjson(_chat_stream(gen, request, model, started, plan.tools_active), gen)
     result = await collect(gen, request)

@@ -193,7 +193,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request):
     params = constrain(engine, params, plan.grammar)
     rid = "chatcmpl-" + secrets.token_hex(12)
     n = req.n or 1
-    gens = submit_n(engine, tokens, params, rid, n)
+    gens = submit_n(engine, tokens, params, rid, n, request)
     model = target.name
     created = int(time.time())
     if req.stream:
@@ -421,7 +421,7 @@ async def completions(req: CompletionRequest, request: Request):
         tokens = engine.tokenize(prompt_text, add_special=True, parse_special=True)
     params = target.sampling(req.sampling(req.max_tokens), _given(req), len(tokens), None)
     rid = "cmpl-" + secrets.token_hex(12)
-    gens = submit_n(engine, tokens, params, rid, req.n or 1)
+    gens = submit_n(engine, tokens, params, rid, req.n or 1, request)
     model = target.name
     created = int(time.time())
     prefix = prompt_text if req.echo else ""

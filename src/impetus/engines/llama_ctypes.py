@@ -76,7 +76,7 @@ def _init_backend(verbose: bool) -> None:
         _backend_ready = True
 
 
-class ModelLoadError(Exception):
+class ModelLoadError(ValueError):  # a bad or unsupported file: a 4xx, not a 500
     pass
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from impetus.engines.mlx_tokenizer import MlxTokenizer, from_gguf_metadata, from_hf
 
 
-class MlxLoadError(Exception):
+class MlxLoadError(ValueError):  # a file the MLX loader cannot take: a 4xx, not a 500
     pass
 
 

@@ -70,7 +70,7 @@ _EOG_TEXTS = frozenset(
 )
 
 
-class TokenizerError(Exception):
+class TokenizerError(ValueError):
     pass
 
 

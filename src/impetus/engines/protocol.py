@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 FinishReason = Literal["stop", "length", "cancelled", "error"]
@@ -112,6 +112,8 @@ class Generation:
         self._queue: asyncio.Queue[TokenEvent] = asyncio.Queue()
         self._cancel = cancel
         self._done = False
+        self.expired = False  # ended by the server's request timeout
+        self.on_done: Any = None  # called once when it ends (the timeout's timer cancel)
         self.token_gaps: list[float] = []  # seconds between tokens, for the ITL histogram
         self._last_token_at: float | None = None
 
@@ -127,6 +129,27 @@ class Generation:
         if not self._done:
             self._done = True
             self._cancel(self)
+        self._ended()
+
+    def _ended(self) -> None:
+        if self.on_done is not None:
+            done, self.on_done = self.on_done, None
+            done()
+
+    def expire(self) -> None:
+        """The server's request timeout: stop as if max_tokens were reached. The engine frees
+        the slot at its next step; the text so far is kept and ends with finish "length"."""
+        if not self._done:
+            self.expired = True
+            self.cancel()
+
+    def _final(self, event: TokenEvent) -> TokenEvent:
+        self._done = True
+        self._ended()
+        if event.finish_reason == "cancelled" and self.expired:
+            event = replace(event, finish_reason="length")
+        self.finish_reason = event.finish_reason
+        return event
 
     async def batches(self) -> AsyncIterator[list[TokenEvent]]:
         """Events in batches: everything that arrived while the consumer was busy comes as one
@@ -138,9 +161,7 @@ class Generation:
                     batch.append(self._queue.get_nowait())
                 for i, event in enumerate(batch):
                     if event.finish_reason is not None:
-                        self._done = True
-                        self.finish_reason = event.finish_reason
-                        yield batch[: i + 1]
+                        yield [*batch[:i], self._final(event)]
                         return
                 yield batch
         finally:
@@ -151,9 +172,7 @@ class Generation:
             while True:
                 event = await self._queue.get()
                 if event.finish_reason is not None:
-                    self._done = True
-                    self.finish_reason = event.finish_reason
-                    yield event
+                    yield self._final(event)
                     return
                 yield event
         finally:

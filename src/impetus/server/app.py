@@ -79,7 +79,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,
-            exempt=("/admin/models", "/v1/rag/upload/"),
+            exempt=(("POST", "/admin/models"), ("POST", "/v1/rag/upload/")),
         ),
         # The dashboard's files load without a key; the UI then asks for one.
         Middleware(StaticUIMiddleware),

@@ -125,16 +125,27 @@ class HostCheckMiddleware:
 class BodyLimitMiddleware:
     """413 for bodies over the limit, by Content-Length or by counting a streamed body.
 
-    Paths in `exempt` (uploads) carry their own, larger limit.
+    `exempt` upload routes carry their own, larger limit: `(method, path)` pairs, where a path
+    ending in "/" covers everything under it. Only the upload itself is exempt: the JSON
+    routes beside it (/admin/models/pull, .../load) keep the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, exempt: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, exempt: tuple[tuple[str, str], ...] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt = exempt
 
+    def _exempt(self, scope: Scope) -> bool:
+        method, path = scope.get("method"), scope["path"]
+        return any(
+            method == m and (path.startswith(p) if p.endswith("/") else path == p)
+            for m, p in self.exempt
+        )
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+        if scope["type"] != "http" or self._exempt(scope):
             await self.app(scope, receive, send)
             return
         too_big = ApiError(

@@ -45,9 +45,16 @@ def load_engine(path: Path, s: Settings, model_id: str | None = None):
     if choose_engine(path, s.engine) == "mlx":
         from impetus.engines.mlx_engine import MlxEngine
 
-        return MlxEngine(
-            path, ctx=s.ctx, parallel=s.parallel, max_waiting=s.queue_size, model_id=model_id
-        )
+        try:
+            return MlxEngine(
+                path, ctx=s.ctx, parallel=s.parallel, max_waiting=s.queue_size, model_id=model_id
+            )
+        except ValueError as exc:
+            # `auto` chose MLX for a GGUF on Apple Silicon, but the MLX loader does not take
+            # every GGUF (architectures, K-quants, SentencePiece vocabularies): llama.cpp does.
+            if s.engine != "auto" or path.is_dir():
+                raise
+            log.warning("model=%s: MLX cannot load it (%s); using llama.cpp", path.name, exc)
     return LlamaCppEngine(
         path,
         ctx=s.ctx,
