@@ -32,21 +32,23 @@ def _engine(
         str | None,
         typer.Option(help="`mlx`: the MLX engine beside llama.cpp (as `impetus bench mlx`)."),
     ] = None,
+    out: OutOpt = Path("BENCHMARKS.md"),
+    model: ModelOpt = None,
 ) -> None:
-    """`impetus bench --engine mlx` is the one command a Mac user runs to report MLX numbers."""
+    """`impetus bench` alone runs every benchmark (`make bench`); `impetus bench --engine mlx
+    --model PATH` is the one command a Mac user runs to report MLX numbers for a model."""
     if ctx.invoked_subcommand is not None:
         return
     if engine == "mlx":
-        mlx()
-        return
-    if engine not in (None, "llama.cpp"):
+        mlx(out=out, model=model)
+    elif engine == "llama.cpp":
+        serving(out=out, model=model)
+    elif engine is None:
+        all_(out=out, model=model)
+    else:
         raise typer.BadParameter(
             f"unknown engine {engine!r} (mlx or llama.cpp)", param_hint="--engine"
         )
-    if engine == "llama.cpp":
-        serving()
-        return
-    typer.echo(ctx.get_help())
 
 
 @bench_app.command()
@@ -172,12 +174,18 @@ def ui(
 
 @bench_app.command("all")
 def all_(out: OutOpt = Path("BENCHMARKS.md"), model: ModelOpt = None) -> None:
-    """Start-up, serving, the dashboard and the tray (several minutes; builds llama-server the
-    first time)."""
+    """Start-up, serving, model loads, the MLX engine (when mlx is installed), the dashboard
+    and the tray (20-30 minutes on 2 cores; builds llama-server the first time). RAG stores
+    are measured by `impetus bench rag` on its own: its 1M cells take an hour."""
+    from impetus.bench.models import bench_models
     from impetus.bench.tray import tray as bench_tray
+    from impetus.engines.mlx_engine import mlx_available
 
     startup(out=out, model=model)
     serving(out=out, model=model)
+    bench_models(out=out)
+    if mlx_available():
+        mlx(out=out, model=model)
     try:
         ui(out=out, model=model)
     except (ImportError, RuntimeError) as exc:  # no playwright or no chromium
