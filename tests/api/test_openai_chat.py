@@ -24,6 +24,17 @@ def test_models_lists_the_loaded_model(openai_client):
     assert [m.id for m in models.data] == [MODEL_ID]
 
 
+def test_retrieve_a_model_and_an_unknown_one(openai_client):
+    import openai
+
+    card = openai_client.models.retrieve(MODEL_ID)
+    assert card.id == MODEL_ID and card.owned_by == "impetus"
+    assert openai_client.models.retrieve("smollm2:135m").id == MODEL_ID  # an alias
+    with pytest.raises(openai.NotFoundError) as err:
+        openai_client.models.retrieve("no-such-model")
+    assert err.value.body["code"] == "model_not_found"
+
+
 def test_chat_non_streaming_answers_with_usage(openai_client):
     # A prompt without near-ties: a greedy answer to CAPITAL changed with the KV placement
     # and the thread count on a busy CI machine (docs/determinism.md).

@@ -139,6 +139,9 @@ def test_unload_and_unknown_model(http):
     chat(http, "beta")
     assert http.post("/admin/models/beta/unload").json()["unloaded"] is True
     assert "beta" not in loaded(http)
+    card = http.get("/v1/models/beta")  # described from the registry, not loaded by a GET
+    assert card.status_code == 200 and card.json()["loaded"] is False
+    assert card.json()["architecture"] == "llama" and "beta" not in loaded(http)
     resp = http.post("/v1/chat/completions", json={"model": "nope", "messages": []})
     assert resp.status_code in (400, 404)
 

@@ -55,8 +55,36 @@ async def list_models(request: Request) -> dict:
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict:
-    target = await profiles.acquire(request, model_id)
-    return {**model_card(target.engine), "id": target.name}
+    """A loaded model's card; a registered one that is not loaded is described from the
+    registry (a GET must not load a model). Unknown: 404 model_not_found."""
+    manager = request.app.state.runtime.manager
+    rec = manager.resolve(model_id)
+    entry = manager.get_loaded(manager.file_record(rec).name)
+    if entry is not None:
+        return {**model_card(entry.engine), "id": rec.name}
+    return {
+        "id": rec.name,
+        "object": "model",
+        "created": int(rec.added_at),
+        "owned_by": "impetus",
+        "context_length": rec.context_length,
+        "architecture": rec.architecture,
+        "size_bytes": rec.size_bytes,
+        "aliases": sorted(rec.aliases),
+        "loaded": False,
+    }
+
+
+def _stream_error(message: str | None) -> dict:
+    """An error inside an open stream (the 200 is already sent), in OpenAI's error shape."""
+    return {
+        "error": {
+            "message": message or "generation failed",
+            "type": "server_error",
+            "param": None,
+            "code": "generation_failed",
+        }
+    }
 
 
 def _usage(u: Usage) -> dict:
@@ -346,7 +374,7 @@ async def _chat_stream_general(
             yield event(json.dumps({**base, "choices": [], "usage": _n_usage(gens)}))
         yield event("[DONE]")
     except _StreamError as exc:
-        yield event(json.dumps({"error": {"message": str(exc), "type": "server_error"}}))
+        yield event(json.dumps(_stream_error(str(exc))))
     finally:
         for gen in gens:
             gen.cancel()
@@ -377,7 +405,7 @@ async def _chat_stream(
             text = "".join(e.text for e in batch)
             last = batch[-1]
             if last.finish_reason == "error":
-                yield event(json.dumps({"error": {"message": last.error, "type": "server_error"}}))
+                yield event(json.dumps(_stream_error(last.error)))
                 return
             out = content(text) if text else ""
             if last.finish_reason is not None:
@@ -477,7 +505,7 @@ async def _completion_streams(
             yield event(json.dumps(body))
         yield event("[DONE]")
     except _StreamError as exc:
-        yield event(json.dumps({"error": {"message": str(exc), "type": "server_error"}}))
+        yield event(json.dumps(_stream_error(str(exc))))
     finally:
         for gen in gens:
             gen.cancel()

@@ -5,6 +5,7 @@ Order, outermost first: access log, Host check (DNS rebinding), CORS, body limit
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
 import socket
@@ -195,7 +196,9 @@ class ApiKeyMiddleware:
 
     def __init__(self, app: ASGIApp, keys: list[str], store: KeyStore | None = None) -> None:
         self.app = app
-        self.keys = [k.encode() for k in keys]
+        # Compared as SHA-256 digests: compare_digest is constant-time only for inputs of equal
+        # length, and a raw compare would leak each configured key's length.
+        self.keys = [hashlib.sha256(k.encode()).digest() for k in keys]
         self.store = store
 
     def _presented(self, scope: Scope) -> bytes | None:
@@ -210,8 +213,9 @@ class ApiKeyMiddleware:
 
     def _accepts(self, presented: bytes) -> bool:
         ok = False
+        digest = hashlib.sha256(presented).digest()
         for key in self.keys:  # no early exit: timing must not depend on which key matched
-            ok |= hmac.compare_digest(presented, key)
+            ok |= hmac.compare_digest(digest, key)
         if not ok and self.store:
             ok = self.store.verify(presented.decode("latin-1")) is not None
         return ok
