@@ -34,3 +34,25 @@ def test_mlx_memory_is_reported_and_released_on_unload(mlx_server: ServerProcess
 
 def test_a_llama_cpp_server_does_not_load_mlx_for_metrics(server: ServerProcess):
     assert not any(name.startswith("impetus_mlx_") for name in _gauges(server.url))
+
+
+def test_mlx_engine_time_counters_grow_with_work(mlx_server: ServerProcess):
+    def counters() -> dict[str, float]:
+        text = httpx.get(mlx_server.url + "/metrics", timeout=30).text
+        return {
+            s.name: s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name
+            in ("impetus_engine_decode_seconds_total", "impetus_engine_busy_seconds_total")
+        }
+
+    before = counters()
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
+    assert httpx.post(mlx_server.url + "/v1/chat/completions", json=body, timeout=120).is_success
+    after = counters()
+    for name in ("impetus_engine_decode_seconds_total", "impetus_engine_busy_seconds_total"):
+        assert after[name] > before.get(name, 0.0), name
+    assert (
+        after["impetus_engine_busy_seconds_total"] >= after["impetus_engine_decode_seconds_total"]
+    )

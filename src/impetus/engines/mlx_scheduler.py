@@ -73,6 +73,7 @@ class _Stats:
     decode_steps: int = 0
     prefill_seconds: float = 0.0
     decode_seconds: float = 0.0
+    step_seconds: float = 0.0  # whole steps: prefill, decode and our Python around them
 
 
 class MlxScheduler:
@@ -165,6 +166,10 @@ class MlxScheduler:
             "prompt_tokens_cached": s.prompt_tokens_cached,
             "completion_tokens": s.completion_tokens,
             "decode_steps": s.decode_steps,
+            # The same engine timers as llama.cpp's (/metrics impetus_engine_*_seconds): time
+            # in the model's forward passes, prompt and generated, like time in llama_decode.
+            "decode_seconds": s.decode_seconds + s.prefill_seconds,
+            "step_seconds": s.step_seconds,
             "prefix_cache_hits": s.prefix_cache_hits,
             "prefix_cache_tokens": self.prefix_cache.tokens if self.prefix_cache else 0,
             "tokens_per_second": self._recent_rate(),
@@ -208,6 +213,7 @@ class MlxScheduler:
                     self._clear_prefix_cache = False
                 self._waiting.extend(incoming)
                 outbox: list[tuple[_Sequence, TokenEvent]] = []
+                t_step = time.perf_counter()
                 try:
                     self._apply_cancellations(cancelled, outbox)
                     self._admit(outbox)
@@ -218,6 +224,7 @@ class MlxScheduler:
                     for q in self._running + self._prefilling:
                         self._finish(q, "error", outbox, error=str(exc))
                     self._running, self._prefilling, self._batch_cache = [], [], None
+                self.stats.step_seconds += time.perf_counter() - t_step
                 deliver(outbox)
             outbox = [(q, TokenEvent("", finish_reason="cancelled")) for q in self._waiting]
             for q in self._running + self._prefilling:
