@@ -345,3 +345,22 @@ def test_parallel_streamed_calls_get_increasing_indexes(openai_client):
     for slot in complete.values():
         schema = {"get_weather": WEATHER_PARAMS, "add": ADD_PARAMS}[slot["name"]]
         jsonschema.validate(json.loads(slot["arguments"]), schema)
+
+
+def test_parallel_calls_come_back_whole_and_parallel_false_gives_one(openai_client):
+    """Several calls in one message when the model asks for them (any of a few seeds), each
+    with valid arguments and its own id; parallel_tool_calls=False allows exactly one."""
+    ask = [{"role": "user", "content": "Weather in Paris and in Rome?"}]
+    counts = []
+    for seed in (1, 2, 3, 4):
+        kwargs = dict(model=MODEL_ID, messages=ask, tools=TOOLS, tool_choice="required")
+        kwargs |= dict(temperature=0.8, seed=seed, max_tokens=150)
+        calls = openai_client.chat.completions.create(**kwargs).choices[0].message.tool_calls
+        counts.append(len(calls))
+        assert len({c.id for c in calls}) == len(calls)
+        for c in calls:
+            schema = {"get_weather": WEATHER_PARAMS, "add": ADD_PARAMS}[c.function.name]
+            jsonschema.validate(json.loads(c.function.arguments), schema)
+        one = openai_client.chat.completions.create(**kwargs, parallel_tool_calls=False)
+        assert len(one.choices[0].message.tool_calls) == 1
+    assert max(counts) >= 2, counts
