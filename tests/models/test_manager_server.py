@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import MODEL_ID, MODEL_PATH, ServerProcess
-from tests.models.files import copy_model, corrupt_header, truncated_model
+from tests.models.files import copy_model, corrupt_header, tiny_gguf, truncated_model
 
 MIB = 1024 * 1024
 
@@ -165,13 +165,15 @@ def test_upload_good_and_bad(http, tmp_path):
         "text.gguf": b"just some text, not a model at all" * 10,
         "../../escape.gguf": MODEL_PATH.read_bytes()[:1024],
         "model.bin": b"GGUF",
+        # A well-formed header that llama.cpp cannot serve (no vocabulary): never registered.
+        "headeronly.gguf": tiny_gguf(tmp_path / "headeronly.gguf").read_bytes(),
     }
     for name, data in bad.items():
         resp = http.post("/admin/models", files={"file": (name, data)})
         assert resp.status_code == 400, (name, resp.text)
         assert resp.json()["error"]["message"]
     names = {m["name"] for m in http.get("/admin/models").json()["models"]}
-    assert not names & {"half", "garbage", "text", "escape"}
+    assert not names & {"half", "garbage", "text", "escape", "headeronly"}
     assert chat(http, MODEL_ID)["model"] == MODEL_ID  # still serving
 
 

@@ -89,6 +89,25 @@ class ContextConfig:
     flash_attn: int = -1  # llama.cpp's flash_attn_type: -1 auto, 0 off, 1 on
 
 
+def check_loadable(path: str | os.PathLike[str]) -> None:
+    """ModelLoadError unless llama.cpp knows this GGUF's architecture and vocabulary.
+
+    A vocab-only load (no weights read, ~10-100 ms): the header check alone accepts any
+    architecture the `gguf` package names, which can be more than this llama.cpp can run, and
+    an upload or pull must not register a file that only fails when someone chats with it.
+    """
+    _init_backend(False)
+    params = ll.llama_model_default_params()
+    params.vocab_only = True
+    ptr = ll.llama_model_load_from_file(str(path).encode(), params)
+    if not ptr:
+        raise ModelLoadError(
+            f"{Path(path).name}: llama.cpp cannot load this model (unsupported architecture or"
+            " vocabulary, or a damaged file)"
+        )
+    ll.llama_model_free(ptr)
+
+
 class LlamaModel:
     """A loaded GGUF (weights mmapped) plus its vocabulary and metadata."""
 

@@ -192,7 +192,10 @@ class Puller:
             progress({"status": "verifying sha256 digest", "digest": f"sha256:{digest}"})
             try:
                 read_gguf(partial)
-            except InvalidModel as exc:
+                from impetus.engines.llama_ctypes import check_loadable  # loads libllama
+
+                check_loadable(partial)
+            except (InvalidModel, ValueError) as exc:
                 partial.unlink(missing_ok=True)
                 raise PullError(str(exc).replace(partial.name, p.name)) from None
             progress({"status": "writing manifest"})

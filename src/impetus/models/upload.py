@@ -26,6 +26,15 @@ from impetus.server.errors import ApiError
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 
 
+def _validate(path: Path) -> None:
+    """The GGUF header, then a vocab-only llama.cpp load: a file is registered only if it can
+    be served."""
+    from impetus.engines.llama_ctypes import check_loadable
+
+    read_gguf(path)
+    check_loadable(path)
+
+
 def safe_filename(raw: str | None) -> str:
     """A plain file name ending in .gguf: no folders, no traversal, no hidden files."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
@@ -178,8 +187,8 @@ async def receive_model(
         if sink.size < 8:
             raise ApiError(400, "the upload is empty or not a GGUF model", code="invalid_model")
         try:
-            await asyncio.to_thread(read_gguf, partial)
-        except InvalidModel as exc:
+            await asyncio.to_thread(_validate, partial)
+        except (InvalidModel, ValueError) as exc:
             raise ApiError(
                 400, str(exc).replace(partial.name, name), code="invalid_model"
             ) from None
