@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -115,6 +118,51 @@ def test_path_ingest_documents_and_delete(client, tmp_path) -> None:
     hits = client.post(f"/v1/rag/collections/{name}/search", json=search).json()["data"]
     assert all(h["doc_id"] != notes["doc_id"] for h in hits)
     assert client.get(f"/v1/rag/collections/{name}").json()["documents"] == 1
+
+
+def test_an_oversized_upload_is_reported_and_never_kept(client) -> None:
+    from impetus.rag.ingest import MAX_FILE_BYTES
+
+    name = _name()
+    client.post("/v1/rag/collections", json={"name": name})
+    big = b"a" * (MAX_FILE_BYTES + 1)  # one byte over the real limit (64 MiB)
+    files = [
+        ("files", ("notes.txt", CORPUS["notes.txt"])),
+        ("files", ("big.txt", big)),
+        ("files", ("mars.md", CORPUS["mars.md"])),  # after the big one: still read and indexed
+    ]
+    resp = client.post(f"/v1/rag/upload/{name}", files=files, data={"tags": '["up"]'})
+    assert resp.status_code == 202, resp.text
+    status = _wait(client, resp.json())
+    by_name = {f["source"]: f for f in status["files"]}
+    assert by_name["notes.txt"]["status"] == by_name["mars.md"]["status"] == "indexed"
+    assert by_name["big.txt"]["status"] == "error"
+    assert f"{MAX_FILE_BYTES + 1} bytes" in by_name["big.txt"]["error"]
+    assert str(MAX_FILE_BYTES) in by_name["big.txt"]["error"]
+    assert client.get(f"/v1/rag/collections/{name}").json()["documents"] == 2
+    folder = Path(os.environ["IMPETUS_DATA_DIR"]) / "rag" / "jobs" / status["id"]
+    deadline = time.monotonic() + 10
+    while folder.exists() and time.monotonic() < deadline:  # removed right after `done`
+        time.sleep(0.05)
+    assert not folder.exists()
+
+
+def test_upload_errors_leave_nothing_behind(client) -> None:
+    name = _name()
+    client.post("/v1/rag/collections", json={"name": name})
+    jobs = Path(os.environ["IMPETUS_DATA_DIR"]) / "rag" / "jobs"
+    before = set(jobs.iterdir())
+    one = [("files", ("a.txt", b"alpha"))]
+    missing = client.post("/v1/rag/upload/no-such-collection", files=one)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "collection_not_found"
+    not_multipart = client.post(f"/v1/rag/upload/{name}", json={"files": []})
+    assert not_multipart.status_code == 400
+    no_files = client.post(f"/v1/rag/upload/{name}", files={"other": ("a.txt", b"x")})
+    assert no_files.status_code == 400 and no_files.json()["error"]["param"] == "files"
+    bad_tags = client.post(f"/v1/rag/upload/{name}", files=one, data={"tags": '{"a": 1}'})
+    assert bad_tags.status_code == 400 and bad_tags.json()["error"]["param"] == "tags"
+    assert set(jobs.iterdir()) == before
 
 
 QUESTION = [{"role": "user", "content": "How tall is the Eiffel Tower?"}]

@@ -4,6 +4,7 @@ the real LanceDB store."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import textwrap
@@ -238,4 +239,53 @@ def test_kill_9_mid_ingest_leaves_a_consistent_index_that_resumes(tmp_path, embe
         per_doc[d] = per_doc.get(d, 0) + 1
     assert per_doc == {d: docs[d].chunks for d in docs}  # no duplicates, no orphans
     assert not list((tmp_path / "ix" / "jobs").glob("*.json"))
+    svc.close()
+
+
+@pytest.mark.parametrize("backend", ["lancedb", "chroma-server"])
+def test_a_delete_cut_short_is_repaired_when_the_collection_next_opens(
+    request, tmp_path, embedder, monkeypatch, backend
+) -> None:
+    def service() -> RagService:
+        store = None
+        if backend == "chroma-server":
+            from impetus.rag.chroma_store import ChromaStore
+
+            store = ChromaStore(request.getfixturevalue("chroma_server"))
+        return RagService(tmp_path / "ix", embedder, store=store)
+
+    name = f"crash-{secrets.token_hex(4)}"  # the Chroma server is shared by the module
+    svc = service()
+    svc.create(name)
+    write(tmp_path / "docs", {n: CORPUS[n] for n in ("fib.py", "notes.txt", "mars.md")})
+    assert svc.wait(svc.ingest_paths(name, [str(tmp_path / "docs")])).status == "done"
+    coll = svc.store.open(name)
+    doc = next(d for d in coll.documents() if d.source.endswith("fib.py"))
+    # The crash: `delete_document` removed the document's row, then the process died before
+    # it removed the chunks.
+    if backend == "lancedb":
+        coll.docs.delete(f"doc_id = '{doc.doc_id}'")
+    else:
+        coll.docs.delete(ids=[doc.doc_id])
+    orphans = [h["doc_id"] for h in svc.search([name], "fibonacci", mode="keyword")]
+    assert doc.doc_id in orphans  # what the half-done delete left searchable
+    svc.close()
+
+    repairs: list[str] = []
+    store_cls = type(coll)
+    real = store_cls.repair
+    monkeypatch.setattr(store_cls, "repair", lambda self: repairs.append(self.name) or real(self))
+    svc = service()  # the next process
+    for mode in ("keyword", "vector", "hybrid"):
+        ids = [h["doc_id"] for h in svc.search([name], "fibonacci numbers", mode=mode, k=10)]
+        assert doc.doc_id not in ids, mode
+        assert ids or mode == "keyword"  # only fib.py has those words
+    assert doc.doc_id not in chunk_doc_ids(svc.store.open(name))
+    assert svc.stats(name)["documents"] == 2
+    assert repairs == [name]  # once, on the first open, not per search
+    svc.close()
+
+    svc = service()  # consistent now: the check finds nothing to repair
+    svc.search([name], "fibonacci", mode="keyword")
+    assert repairs == [name]
     svc.close()

@@ -1,8 +1,12 @@
 """Embeddings over OpenAI (`POST /v1/embeddings`) and Ollama (`/api/embed`, legacy
-`/api/embeddings`), from one `Embedder`.
+`/api/embeddings`).
 
-The embedder (and with it `impetus.rag`) is created on first use and kept on `app.state`, so
-a server that never embeds never pays for it, and start-up stays fast.
+With no `model`, or the bundled model's name, the default `Embedder` answers; it (and with it
+`impetus.rag`) is created on first use and kept on `app.state`, so a server that never embeds
+never pays for it, and start-up stays fast. Any other name is looked up in the model registry,
+as chat models are (name, alias, file name, path): an embedding GGUF found there is loaded on
+first use into an `EmbedderPool` and kept for the next requests. A name the registry does not
+know is a 404, a chat model a 400, each in the calling API's error shape.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Request
@@ -18,7 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from impetus.server.errors import ApiError
 
 if TYPE_CHECKING:
+    from impetus.models.registry import ModelRecord
     from impetus.rag.embed import Embedder
+    from impetus.rag.embedder_pool import EmbedderPool
 
 router = APIRouter()
 
@@ -26,7 +35,8 @@ MAX_INPUTS = 2048  # OpenAI's own limit per request
 
 
 async def get_embedder(app: FastAPI) -> Embedder:
-    """The app's embedder, loaded (and on first run, converted) once, off the event loop."""
+    """The app's default embedder, loaded (and on first run, converted) once, off the event
+    loop."""
     embedder = getattr(app.state, "embedder", None)
     if embedder is not None:
         return embedder
@@ -49,25 +59,125 @@ async def get_embedder(app: FastAPI) -> Embedder:
     return app.state.embedder
 
 
+def _pool(app: FastAPI) -> EmbedderPool:
+    pool = getattr(app.state, "embedder_pool", None)
+    if pool is None:
+        from impetus.rag.embedder_pool import EmbedderPool
+
+        threads = app.state.settings.threads
+
+        def load(path: Path, name: str) -> Embedder:
+            from impetus.rag.embed import Embedder
+
+            return Embedder(path, name=name, n_threads=threads)
+
+        pool = app.state.embedder_pool = EmbedderPool(load)
+    return pool
+
+
 def close_embedder(app: FastAPI) -> None:
     embedder = getattr(app.state, "embedder", None)
     if embedder is not None:
         app.state.embedder = None
         embedder.close()
+    pool = getattr(app.state, "embedder_pool", None)
+    if pool is not None:
+        app.state.embedder_pool = None
+        pool.close()
 
 
-def _check_model(embedder: Embedder, model: str | None) -> None:
-    if not model:
-        return
-    names = {embedder.name, embedder.path.name, embedder.path.stem}
-    bare = model.removesuffix(":latest")
-    if model not in names and bare not in names:
+def _default_gguf(app: FastAPI) -> Path:
+    from impetus.rag import bundled_embedder
+
+    return bundled_embedder.gguf_path(app.state.settings.models_dir)
+
+
+def _names_default(app: FastAPI, model: str) -> bool:
+    """A name of the bundled model (as Ollama clients spell it too); known without loading
+    anything, so a request for another model never loads the default."""
+    from impetus.rag.bundled_embedder import DEFAULT_EMBEDDING_MODEL
+
+    path = _default_gguf(app)
+    names = {DEFAULT_EMBEDDING_MODEL, path.name, path.stem, str(path)}
+    wanted = {model, model.removesuffix(":latest")}
+    return any(n.casefold() == w.casefold() for n in names for w in wanted)
+
+
+def _not_found(app: FastAPI, model: str) -> ApiError:
+    from impetus.rag.bundled_embedder import DEFAULT_EMBEDDING_MODEL
+
+    names = [DEFAULT_EMBEDDING_MODEL]
+    manager = getattr(getattr(app.state, "runtime", None), "manager", None)
+    if manager is not None:
+        names += [
+            r.name for r in manager.registry.list() if r.kind == "embedding" and r.name not in names
+        ]
+    return ApiError(
+        404,
+        f"the embedding model '{model}' does not exist; available: {', '.join(names)}",
+        param="model",
+        code="model_not_found",
+    )
+
+
+async def _registered(app: FastAPI, model: str) -> ModelRecord:
+    """The registry's embedding model named `model` (ApiError 404 or 400 otherwise)."""
+    manager = getattr(getattr(app.state, "runtime", None), "manager", None)
+    if manager is None:
+        raise _not_found(app, model)
+    rec = None
+    for spec in dict.fromkeys([model, model.removesuffix(":latest")]):
+        try:
+            # The manager's lookup, as for chat models; it may rescan the models folder or
+            # read a GGUF header, so it runs off the event loop.
+            rec = await asyncio.to_thread(manager.resolve, spec)
+            break
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+    if rec is None:
+        raise _not_found(app, model)
+    if rec.kind != "embedding":
         raise ApiError(
-            404,
-            f"the embedding model '{model}' does not exist; available: {embedder.name}",
+            400,
+            f"'{rec.name}' is a {rec.kind} model, not an embedding model",
             param="model",
-            code="model_not_found",
+            code="not_an_embedding_model",
         )
+    if rec.format != "gguf":
+        raise ApiError(
+            400,
+            f"'{rec.name}' is an {rec.format} model; embeddings run GGUF models only",
+            param="model",
+            code="invalid_model",
+        )
+    return rec
+
+
+@asynccontextmanager
+async def embedder_for(app: FastAPI, model: str | None) -> AsyncIterator[tuple[Embedder, str]]:
+    """The embedder a request names, and the model name to answer with; kept open (not
+    evicted) until the block ends."""
+    if not model or _names_default(app, model):
+        embedder = await get_embedder(app)
+        yield embedder, embedder.name
+        return
+    rec = await _registered(app, model)
+    path = Path(rec.path).resolve()
+    if path == _default_gguf(app).resolve():  # the bundled file by another of its names
+        embedder = await get_embedder(app)
+        yield embedder, rec.name
+        return
+    from impetus.rag.embedder_pool import LoadFailed
+
+    try:
+        async with _pool(app).use(path, rec.name) as embedder:
+            yield embedder, rec.name
+    except LoadFailed as exc:
+        raise ApiError(
+            500, f"the embedding model '{rec.name}' could not be loaded: {exc.__cause__}",
+            type="server_error", code="model_load_failed",
+        ) from exc  # fmt: skip
 
 
 def _texts(value: str | list, param: str) -> list[str]:
@@ -119,9 +229,8 @@ class EmbeddingRequest(BaseModel):
 @router.post("/v1/embeddings")
 async def openai_embeddings(req: EmbeddingRequest, request: Request) -> dict:
     texts = _texts(req.input, "input")
-    embedder = await get_embedder(request.app)
-    _check_model(embedder, req.model)
-    res = await _encode(embedder, texts, req.truncate, req.dimensions)
+    async with embedder_for(request.app, req.model) as (embedder, name):
+        res = await _encode(embedder, texts, req.truncate, req.dimensions)
     data = []
     for i, vec in enumerate(res.vectors):
         if req.encoding_format == "base64":
@@ -132,7 +241,7 @@ async def openai_embeddings(req: EmbeddingRequest, request: Request) -> dict:
     return {
         "object": "list",
         "data": data,
-        "model": embedder.name,
+        "model": name,
         "usage": {"prompt_tokens": res.total_tokens, "total_tokens": res.total_tokens},
     }
 
@@ -152,12 +261,11 @@ class OllamaEmbedRequest(BaseModel):
 async def ollama_embed(req: OllamaEmbedRequest, request: Request) -> dict:
     t0 = time.perf_counter_ns()
     texts = _texts(req.input, "input")
-    embedder = await get_embedder(request.app)
-    t_load = time.perf_counter_ns()
-    _check_model(embedder, req.model)
-    res = await _encode(embedder, texts, req.truncate, req.dimensions)
+    async with embedder_for(request.app, req.model) as (embedder, name):
+        t_load = time.perf_counter_ns()
+        res = await _encode(embedder, texts, req.truncate, req.dimensions)
     return {
-        "model": req.model or embedder.name,
+        "model": req.model or name,
         "embeddings": res.vectors.tolist(),
         "total_duration": time.perf_counter_ns() - t0,
         "load_duration": t_load - t0,
@@ -175,7 +283,6 @@ class OllamaLegacyRequest(BaseModel):
 
 @router.post("/api/embeddings")
 async def ollama_embeddings_legacy(req: OllamaLegacyRequest, request: Request) -> dict:
-    embedder = await get_embedder(request.app)
-    _check_model(embedder, req.model)
-    res = await _encode(embedder, [req.prompt], True, None)
+    async with embedder_for(request.app, req.model) as (embedder, _):
+        res = await _encode(embedder, [req.prompt], True, None)
     return {"embedding": res.vectors[0].tolist()}

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Request
@@ -117,26 +115,47 @@ async def ingest_paths(name: str, body: IngestPaths, request: Request) -> dict:
 
 @router.post(UPLOAD_PREFIX.removeprefix("/v1/rag") + "{name}", status_code=202)
 async def ingest_upload(name: str, request: Request) -> dict:
-    """Index uploaded files (multipart `files`, optional `tags` and `metadata` as JSON)."""
+    """Index uploaded files (multipart `files`, optional `tags` and `metadata` as JSON).
+
+    The files are streamed into the job's folder as they arrive, never spooled elsewhere; one
+    over the per-file limit stops being stored there and is an error in the job's report."""
+    from impetus.rag.upload import UploadError, receive
+
     rag = await get_rag(request.app)
-    form = await request.form(max_files=10_000)
+    upload = await _call(rag.begin_upload, name)  # a missing collection: 404 before the body
     try:
-        tags = json.loads(str(form.get("tags") or "[]"))
-        meta = json.loads(str(form.get("metadata") or "{}"))
+        got = await receive(
+            request.stream(),
+            request.headers.get("content-type", ""),
+            upload.folder,
+            max_file_bytes=rag.ingestor.max_file_bytes,
+        )
+        tags, meta = _upload_options(got.fields)
+        if not got.files:
+            raise ApiError(
+                400, "send one or more files in the multipart field 'files'", param="files"
+            )
+    except UploadError as exc:
+        await asyncio.to_thread(rag.discard_upload, upload)
+        raise ApiError(400, str(exc), param="files") from exc
+    except BaseException:  # a bad field, the client gone: nothing of the upload stays
+        await asyncio.to_thread(rag.discard_upload, upload)
+        raise
+    job = await _call(rag.ingest_uploads, name, upload, got.files, tags, meta)
+    return job.to_json()
+
+
+def _upload_options(fields: dict[str, str]) -> tuple[list[str], dict]:
+    try:
+        tags = json.loads(fields.get("tags") or "[]")
+        meta = json.loads(fields.get("metadata") or "{}")
     except ValueError as exc:
         raise ApiError(400, "tags and metadata must be JSON", param="metadata") from exc
-    uploads = [f for f in form.getlist("files") if not isinstance(f, str)]
-    if not uploads:
-        raise ApiError(400, "send one or more files in the multipart field 'files'", param="files")
-    files: list[tuple[str, Path]] = []
-    for up in uploads:
-        with tempfile.NamedTemporaryFile(delete=False, prefix="impetus-upload-") as tmp:
-            while block := await up.read(1 << 20):
-                tmp.write(block)
-        files.append((up.filename or "upload", Path(tmp.name)))
-    await form.close()
-    job = await _call(rag.ingest_uploads, name, files, tags, meta)
-    return job.to_json()
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise ApiError(400, "tags must be a JSON list of strings", param="tags")
+    if not isinstance(meta, dict):
+        raise ApiError(400, "metadata must be a JSON object", param="metadata")
+    return tags, meta
 
 
 @router.get("/jobs/{job_id}")

@@ -7,7 +7,6 @@ finds, and the other way round.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,16 +83,14 @@ def ingest(
     if watch:
         from watchfiles import watch as watch_paths
 
-        typer.echo("watching for changes (Ctrl-C to stop)")
-        for changes in watch_paths(*paths):
-            changed = sorted({p for _, p in changes})
-            gone = [p for p in changed if not Path(p).exists()]
-            for p in gone:
-                from impetus.rag.ingest import doc_id_for
+        from impetus.rag.watch import apply_changes
 
-                svc.delete_document(collection, doc_id_for(p))
-            if live := [p for p in changed if p not in gone]:
-                run(live)
+        typer.echo("watching for changes (Ctrl-C to stop)")
+        try:
+            for changes in watch_paths(*paths):
+                apply_changes(svc, collection, changes, paths, run)
+        except KeyboardInterrupt:
+            pass  # the way out of a watch: stop cleanly, exit 0 unless the first pass failed
     svc.close()
     raise typer.Exit(1 if errors else 0)
 

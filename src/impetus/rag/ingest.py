@@ -29,13 +29,18 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 CHUNK_TOKENS = 200
 CHUNK_OVERLAP = 40
 EMBED_BATCH = 64
-CHUNKER_VERSION = f"v1-{CHUNK_TOKENS}-{CHUNK_OVERLAP}"
+# Part of every document's content hash: a new version re-chunks files on their next ingest
+# (v2: sentences over the cap no longer lose a word at each cut).
+CHUNKER_VERSION = f"v2-{CHUNK_TOKENS}-{CHUNK_OVERLAP}"
 
 
 @dataclass
 class Item:
     path: str  # where the bytes are
     source: str  # what the user calls it (the path, or an upload's file name)
+    # Set when the file was refused before the job ran (an upload over the size limit, whose
+    # bytes were never kept): the job reports it like any other bad file.
+    error: str | None = None
 
 
 @dataclass
@@ -98,19 +103,48 @@ def new_job_id() -> str:
     return "job-" + secrets.token_hex(8)
 
 
+def source_path(raw: str | Path) -> Path:
+    """The absolute path a file is indexed under (its document's `source`, hence its id).
+
+    The folders on the way are resolved, so `/tmp/x` and `/private/tmp/x`, or a relative and
+    an absolute spelling, are one document; the file itself is not, so a symlinked file keeps
+    its own name, whether it is named or found in a folder. That is also all a deleted file
+    still has (a folder watch reports it after it is gone), so its id still matches.
+    """
+    p = Path(raw).expanduser()
+    if p.name in ("", ".", "..") or p.is_dir():
+        return p.resolve()
+    return p.parent.resolve() / p.name
+
+
+def hidden_under(path: Path, root: Path) -> bool:
+    """Whether `path` is a hidden file or inside a hidden folder below `root`; folder ingests
+    leave those out (editor swap files, `.git`)."""
+    try:
+        rel = path.relative_to(root).parts
+    except ValueError:
+        return False
+    return any(part.startswith(".") for part in rel)
+
+
 def expand(paths: list[str]) -> list[Item]:
     """Files named, and the files under folders named (hidden ones left out), in order."""
     items: list[Item] = []
     for raw in paths:
-        p = Path(raw).expanduser().resolve()
+        p = source_path(raw)
         if p.is_dir():
             for f in sorted(p.rglob("*")):
-                rel = f.relative_to(p).parts
-                if f.is_file() and not any(part.startswith(".") for part in rel):
-                    items.append(Item(str(f), str(f)))
+                if f.is_file() and not hidden_under(f, p):
+                    src = str(source_path(f))  # as a watch reports it, symlinked folders too
+                    items.append(Item(src, src))
         else:
             items.append(Item(str(p), str(p)))
     return items
+
+
+def too_big(size: int, limit: int) -> str:
+    """The per-file error for a file over the size limit (paths and uploads alike)."""
+    return f"the file is {size} bytes; the limit is {limit}"
 
 
 def doc_id_for(source: str) -> str:
@@ -128,6 +162,8 @@ class Ingestor:
         self, coll: Collection, item: Item, tags: list[str], meta: dict[str, str]
     ) -> FileResult:
         doc_id = doc_id_for(item.source)
+        if item.error:
+            return FileResult(item.source, "error", doc_id, error=item.error)
         path = Path(item.path)
         try:
             kind = file_type(item.source)
@@ -137,10 +173,7 @@ class Ingestor:
             size = path.stat().st_size
             if size > self.max_file_bytes:
                 return FileResult(
-                    item.source,
-                    "error",
-                    doc_id,
-                    error=f"the file is {size} bytes; the limit is {self.max_file_bytes}",
+                    item.source, "error", doc_id, error=too_big(size, self.max_file_bytes)
                 )
             data = path.read_bytes()
         except OSError as exc:
