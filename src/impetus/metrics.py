@@ -60,13 +60,18 @@ class Metrics:
         self.requests.labels(route, str(status)).inc()
         self.request_seconds.labels(route).observe(seconds)
 
+    def observe_first_token(self, gen: Generation) -> None:
+        """At a request's first token, not at its end: a long stream's TTFT and queue wait
+        show in /metrics and on the dashboard while it still runs."""
+        u = gen.usage
+        if u.ttft_seconds is not None:
+            self.ttft.observe(u.ttft_seconds)
+            self.queue_wait.observe(u.queue_seconds)
+
     def observe_generation(self, gen: Generation) -> None:
         u = gen.usage
         self.prompt_tokens.inc(u.prompt_tokens)
         self.completion_tokens.inc(u.completion_tokens)
-        if u.ttft_seconds is not None:
-            self.ttft.observe(u.ttft_seconds)
-            self.queue_wait.observe(u.queue_seconds)
         for gap in gen.token_gaps:
             self.itl.observe(gap)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import secrets
+import time
 
+import httpx
 import pytest
 
 from tests.conftest import ServerProcess
@@ -129,3 +131,40 @@ def test_rag_chat_cites_and_opens_the_passage(server: ServerProcess, page, colle
     screenshot(page, "chat-citation")
     page.keyboard.press("Escape")
     dialog.wait_for(state="hidden")
+
+
+def test_delete_a_document_then_the_collection(server: ServerProcess, page) -> None:
+    name = "e2e-del-" + secrets.token_hex(3)
+    api = server.url + "/v1/rag"
+    assert httpx.post(api + "/collections", json={"name": name}).status_code == 201
+    files = [("files", ("keep.txt", BREAD.encode())), ("files", ("drop.md", NOTES.encode()))]
+    assert httpx.post(f"{api}/upload/{name}", files=files, timeout=60).status_code == 202
+    deadline = time.monotonic() + 120
+    while len(httpx.get(f"{api}/collections/{name}/documents").json()["data"]) < 2:
+        assert time.monotonic() < deadline, "the upload was never indexed"
+        time.sleep(0.25)
+
+    page.goto(f"{server.url}/documents?c={name}")
+    listing = page.get_by_test_id("document-list")
+    listing.get_by_role("listitem").filter(has_text="drop.md").wait_for()
+    page.get_by_role("button", name="Delete drop.md").click()
+    dialog = page.get_by_role("dialog", name="Delete drop.md?")
+    assert "chunks leave the index" in dialog.inner_text()
+    dialog.get_by_role("button", name="Delete document").click()
+    page.locator("[data-sonner-toast]").filter(has_text="drop.md deleted").wait_for()
+    listing.get_by_role("listitem").filter(has_text="drop.md").wait_for(state="detached")
+    listing.get_by_role("listitem").filter(has_text="keep.txt").wait_for()
+    page.get_by_role("heading", name="Documents (1)").wait_for()  # the count refreshed too
+    docs = httpx.get(f"{api}/collections/{name}/documents").json()["data"]
+    assert [d["source"].rsplit("/", 1)[-1] for d in docs] == ["keep.txt"]
+
+    collections = page.get_by_role("list", name="Collections")
+    page.get_by_role("button", name=f"Delete collection {name}").click()
+    dialog = page.get_by_role("dialog", name=f"Delete collection {name}?")
+    assert "1 document and" in dialog.inner_text()
+    dialog.get_by_role("button", name="Delete collection").click()
+    page.locator("[data-sonner-toast]").filter(has_text=f"Collection {name} deleted").wait_for()
+    collections.get_by_role("listitem").filter(has_text=name).wait_for(state="detached")
+    assert f"c={name}" not in page.url  # the page no longer points at it
+    names = [c["name"] for c in httpx.get(api + "/collections").json()["data"]]
+    assert name not in names

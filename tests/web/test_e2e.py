@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import httpx
+import pytest
 
 from tests.conftest import MODEL_ID, ServerProcess
 from tests.web.conftest import screenshot
@@ -56,7 +57,7 @@ def test_overview_shows_live_tokens_per_second(server: ServerProcess, browser) -
         body = {
             "model": MODEL_ID,
             "messages": [{"role": "user", "content": "Tell me a long story."}],
-            "max_tokens": 400,
+            "max_tokens": 64,  # short: new first tokens every few seconds, for the TTFT chart
             "stream": True,
         }
         with httpx.Client(base_url=server.url, timeout=120) as c:
@@ -76,8 +77,15 @@ def test_overview_shows_live_tokens_per_second(server: ServerProcess, browser) -
             """() => parseFloat(document.querySelector('output[data-metric="tps"]').textContent) > 0""",
             timeout=30_000,
         )
-        page.get_by_text(MODEL_ID).first.wait_for()
-        page.wait_for_timeout(1500)  # a few points on the sparklines
+        # TTFT shows while the streams run (at their first tokens, not when they end).
+        page.wait_for_function(
+            """() => / ms$/.test(document.querySelector('output[data-metric="ttft"]').textContent)""",
+            timeout=30_000,
+        )
+        row = page.locator(f'tr[data-model="{MODEL_ID}"]')
+        assert row.get_by_test_id("model-memory").inner_text().endswith("MiB")
+        row.get_by_role("img", name=f"Memory of {MODEL_ID}, last two minutes").wait_for()
+        page.wait_for_timeout(6000)  # some history on the sparklines
         screenshot(page, "overview")
     finally:
         stop.set()
@@ -86,9 +94,44 @@ def test_overview_shows_live_tokens_per_second(server: ServerProcess, browser) -
             w.join(30)
 
 
+# Any element that scrolls sideways (a truncated label clips instead: overflow hidden).
+SIDEWAYS = """() => {
+  const doc = document.scrollingElement;
+  const bad = doc.scrollWidth > innerWidth ? [`document ${doc.scrollWidth} > ${innerWidth}`] : [];
+  for (const el of document.querySelectorAll("main, main *")) {
+    const x = getComputedStyle(el).overflowX;
+    if ((x === "auto" || x === "scroll") && el.scrollWidth > el.clientWidth + 1)
+      bad.push(`${el.tagName.toLowerCase()}.${el.className} ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("width", [1366, 1024])
+def test_overview_and_models_fit_laptop_widths(server: ServerProcess, browser, width) -> None:
+    context = browser.new_context(viewport={"width": width, "height": 768})
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/")
+        page.locator(f'tr[data-model="{MODEL_ID}"]').get_by_test_id("model-memory").wait_for()
+        assert page.evaluate(SIDEWAYS) == []
+        assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+        page.goto(server.url + "/models")
+        page.locator(f'tr[data-model="{MODEL_ID}"]').wait_for()
+        assert page.evaluate(SIDEWAYS) == []
+        assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    finally:
+        context.close()
+
+
 def test_pages_render_and_keyboard_navigation(server: ServerProcess, page) -> None:
     page.goto(server.url + "/settings")
     page.get_by_test_id("server-status").filter(has_text="ready").wait_for()
+    defaults = page.get_by_test_id("server-defaults")
+    defaults.locator('[data-setting="model"]').filter(has_text=MODEL_ID).wait_for()
+    assert defaults.locator('[data-setting="host"]').inner_text() == f"127.0.0.1:{server.port}"
+    assert "tokens per request" in defaults.locator('[data-setting="ctx"]').inner_text()
+    assert defaults.locator('[data-setting="keep_alive"]').inner_text() == "unload after 5m idle"
     # ui-settings.png comes from test_api_keys.py, with a key in the list
     page.keyboard.press("Control+k")
     page.get_by_placeholder("Type a command or a page…").fill("models")

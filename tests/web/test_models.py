@@ -163,3 +163,40 @@ def test_pull_shows_progress_cancel_stops_it_and_a_new_pull_finishes(models_serv
     dialog.get_by_role("button", name="Delete").click()
     page.locator("[data-sonner-toast]").filter(has_text="Deleted tiny-Q4_1").wait_for()
     page.locator('tr[data-model="tiny-Q4_1"]').wait_for(state="detached")
+
+
+def test_unload_a_model_from_the_models_page(models_server, page, tmp_path) -> None:
+    url = models_server.url
+    with copy_model(tmp_path / "e2e-unload.gguf").open("rb") as fh:
+        r = httpx.post(url + "/admin/models", files={"file": fh}, timeout=60)
+    assert r.status_code == 201, r.text + models_server.log()[-3000:]
+    r = httpx.post(url + "/admin/models/e2e-unload/load", timeout=60)
+    assert r.status_code == 200, r.text
+
+    # Overview lists it with its memory, drawn as a sparkline.
+    page.goto(url + "/")
+    row = page.locator('tr[data-model="e2e-unload"]')
+    row.wait_for()
+    loaded = {m["name"]: m for m in httpx.get(url + "/admin/models").json()["loaded"]}
+    mib = loaded["e2e-unload"]["memory_bytes"] / 2**20  # the dashboard's formatBytes, in MiB
+    shown = f"{mib:.0f} MiB" if mib >= 100 else f"{mib:.1f} MiB"
+    assert row.get_by_test_id("model-memory").inner_text() == shown
+    chart = row.get_by_role("img", name="Memory of e2e-unload, last two minutes")
+    chart.locator("canvas").wait_for()
+
+    page.goto(url + "/models")
+    state = page.locator('tr[data-model="e2e-unload"]').get_by_test_id("model-state")
+    state.filter(has_text="Loaded").wait_for()
+    page.get_by_role("button", name="Unload e2e-unload").click()
+    page.locator("[data-sonner-toast]").filter(has_text="Unloaded e2e-unload").wait_for()
+    state.wait_for(state="detached")  # back to "On disk", without a reload
+    page.locator('tr[data-model="e2e-unload"]').get_by_text("On disk").wait_for()
+    page.get_by_role("button", name="Load e2e-unload").wait_for()
+    loaded = [m["name"] for m in httpx.get(url + "/admin/models").json()["loaded"]]
+    assert "e2e-unload" not in loaded and MODEL_ID in loaded
+    # The default model cannot be unloaded from here.
+    assert page.get_by_role("button", name=f"Unload {MODEL_ID}").is_disabled()
+
+    page.goto(url + "/")
+    page.locator(f'tr[data-model="{MODEL_ID}"]').wait_for()
+    assert page.locator('tr[data-model="e2e-unload"]').count() == 0

@@ -40,6 +40,7 @@ def submit(
         ) from exc
     except ValueError as exc:
         raise ApiError(400, str(exc)) from exc
+    gen.on_first_token = request.app.state.metrics.observe_first_token
     timeout = request.app.state.settings.request_timeout
     if timeout:
         timer = asyncio.get_running_loop().call_later(timeout, gen.expire)

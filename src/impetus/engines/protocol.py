@@ -114,6 +114,7 @@ class Generation:
         self._done = False
         self.expired = False  # ended by the server's request timeout
         self.on_done: Any = None  # called once when it ends (the timeout's timer cancel)
+        self.on_first_token: Any = None  # called with self at the first token (metrics)
         self.token_gaps: list[float] = []  # seconds between tokens, for the ITL histogram
         self._last_token_at: float | None = None
 
@@ -122,6 +123,8 @@ class Generation:
             now = time.perf_counter()
             if self._last_token_at is not None:
                 self.token_gaps.append(now - self._last_token_at)
+            elif self.on_first_token is not None:
+                self.on_first_token(self)
             self._last_token_at = now
         self._queue.put_nowait(event)
 

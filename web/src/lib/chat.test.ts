@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chunkDelta } from "./chat";
-import { appendSnapshot, HISTORY, type Snapshot } from "./live";
+import { appendSnapshot, HISTORY, type LiveState, type Snapshot } from "./live";
 import { nextTheme, resolveTheme } from "./theme";
 
 describe("chunkDelta", () => {
@@ -14,7 +14,7 @@ describe("chunkDelta", () => {
 
 describe("live history", () => {
   it("keeps the last HISTORY snapshots", () => {
-    let s = { connected: false, snapshots: [] as Snapshot[] };
+    let s: LiveState = { connected: false, snapshots: [], lastTtft: null };
     for (let i = 0; i < HISTORY + 5; i++) s = appendSnapshot(s, { time: i } as Snapshot);
     expect(s.connected).toBe(true);
     expect(s.snapshots).toHaveLength(HISTORY);

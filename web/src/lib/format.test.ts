@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatAgo, formatBytes, formatDuration, formatNumber, formatParams, pushWindow } from "./format";
+import { bindAddress, formatAgo, formatBytes, formatDuration, formatNumber, formatParams, keepAliveText, plural, pushWindow } from "./format";
 
 describe("format", () => {
   it("formats bytes in binary units", () => {
@@ -39,5 +39,22 @@ describe("format", () => {
     expect(formatAgo(now / 1000 - 3 * 3600, now)).toBe("3 h ago");
     expect(formatAgo(now / 1000 - 2 * 86400 - 10, now)).toBe("2 d ago");
     expect(formatAgo(null, now)).toBe("never");
+  });
+
+  it("counts in the singular or the plural", () => {
+    expect(plural(1, "document")).toBe("1 document");
+    expect(plural(0, "chunk")).toBe("0 chunks");
+    expect(plural(3, "chunk")).toBe("3 chunks");
+    expect(plural(2, "query", "queries")).toBe("2 queries");
+  });
+
+  it("formats a bind address and keep_alive", () => {
+    expect(bindAddress("127.0.0.1", 8080)).toBe("127.0.0.1:8080");
+    expect(bindAddress("::1", 8080)).toBe("[::1]:8080");
+    expect(keepAliveText("5m")).toBe("unload after 5m idle");
+    expect(keepAliveText("300")).toBe("unload after 300s idle");
+    expect(keepAliveText("-1")).toBe("never unload");
+    expect(keepAliveText("0")).toBe("unload as soon as idle");
+    expect(keepAliveText("0s")).toBe("unload as soon as idle");
   });
 });

@@ -27,6 +27,11 @@ export function formatDuration(seconds: number | null | undefined): string {
   return `${s}s`;
 }
 
+/** "1 document", "3 documents", "0 chunks". */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /** A fixed-size ring of the latest values, oldest first. */
 export function pushWindow(values: number[], value: number, size: number): number[] {
   const next = values.length >= size ? values.slice(values.length - size + 1) : values.slice();
@@ -50,4 +55,18 @@ export function formatAgo(unixSeconds: number | null | undefined, nowMs = Date.n
   if (s < 3600) return `${Math.floor(s / 60)} min ago`;
   if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
   return `${Math.floor(s / 86400)} d ago`;
+}
+
+/** A listening address: "127.0.0.1:8080", "[::1]:8080". */
+export function bindAddress(host: string, port: number): string {
+  return `${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+/** Ollama-style keep_alive ("5m", "30s", "0", "-1") as what it does. */
+export function keepAliveText(value: string): string {
+  const v = value.trim();
+  const n = Number.parseFloat(v);
+  if (n < 0) return "never unload";
+  if (n === 0) return "unload as soon as idle";
+  return `unload after ${/^[\d.]+$/.test(v) ? `${v}s` : v} idle`; // a bare number is seconds
 }

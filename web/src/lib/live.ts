@@ -7,8 +7,12 @@ export interface ModelSnapshot {
   id: string;
   engine: string;
   size_bytes: number;
+  /** Weights and KV cache, as counted against the memory budget. */
+  memory_bytes: number;
+  pinned: boolean;
   kv_cells_used: number;
   kv_cells_total: number;
+  active_requests: number;
   tokens_per_second: number;
 }
 
@@ -19,6 +23,7 @@ export interface Snapshot {
   rss_bytes: number;
   cpu_percent: number;
   cpu_count: number;
+  /** Mean time to first token of the first tokens since the previous snapshot; null if none. */
   ttft_ms: number | null;
   tokens_per_second: number;
   active_requests: number;
@@ -26,6 +31,8 @@ export interface Snapshot {
   slots_total: number;
   completion_tokens: number;
   prompt_tokens: number;
+  memory_budget_bytes: number;
+  memory_used_bytes: number;
   models: ModelSnapshot[];
 }
 
@@ -34,6 +41,8 @@ export const HISTORY = 120;
 export interface LiveState {
   connected: boolean;
   snapshots: Snapshot[];
+  /** The latest TTFT measured, kept when it scrolls out of the history (a quiet server). */
+  lastTtft: { ms: number; time: number } | null;
 }
 
 /** Append a snapshot, keeping the last HISTORY. */
@@ -42,10 +51,16 @@ export function appendSnapshot(state: LiveState, snap: Snapshot): LiveState {
     state.snapshots.length >= HISTORY
       ? [...state.snapshots.slice(state.snapshots.length - HISTORY + 1), snap]
       : [...state.snapshots, snap];
-  return { connected: true, snapshots };
+  const lastTtft = snap.ttft_ms == null ? state.lastTtft : { ms: snap.ttft_ms, time: snap.time };
+  return { connected: true, snapshots, lastTtft };
 }
 
-let state: LiveState = { connected: false, snapshots: [] };
+/** One model's memory at each snapshot: 0 where it was not loaded. */
+export function modelMemorySeries(snapshots: Snapshot[], id: string): number[] {
+  return snapshots.map((s) => s.models.find((m) => m.id === id)?.memory_bytes ?? 0);
+}
+
+let state: LiveState = { connected: false, snapshots: [], lastTtft: null };
 const listeners = new Set<() => void>();
 let users = 0;
 let controller: AbortController | null = null;

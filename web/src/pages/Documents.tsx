@@ -9,7 +9,7 @@ import { DocumentList } from "../components/documents/DocumentList";
 import { Ingest } from "../components/documents/Ingest";
 import { SearchPlayground } from "../components/documents/SearchPlayground";
 import { useFeature } from "../lib/features";
-import { formatBytes } from "../lib/format";
+import { formatBytes, plural } from "../lib/format";
 import { rag } from "../lib/rag";
 
 const TABS = [
@@ -67,7 +67,7 @@ export function Documents() {
                 <div className="pb-3">
                   <h2 className="text-base font-semibold">{selected.name}</h2>
                   <p className="text-xs text-zinc-500 tabular-nums dark:text-zinc-400">
-                    {selected.documents} documents · {selected.chunks} chunks · {formatBytes(selected.disk_bytes)} on disk
+                    {plural(selected.documents, "document")} · {plural(selected.chunks, "chunk")} · {formatBytes(selected.disk_bytes)} on disk
                     {selected.indexes.length > 0 && ` · indexes: ${selected.indexes.join(", ")}`}
                   </p>
                 </div>

@@ -1,7 +1,7 @@
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { toast } from "sonner";
-import { formatBytes } from "../../lib/format";
+import { formatBytes, plural } from "../../lib/format";
 import { type CollectionStats, rag } from "../../lib/rag";
 import { ConfirmDialog } from "../Dialog";
 
@@ -85,7 +85,7 @@ export function Collections({ collections, loading, selected, onSelect }: Props)
                 >
                   <span className="block truncate text-sm font-medium">{c.name}</span>
                   <span className="block text-xs text-zinc-500 tabular-nums dark:text-zinc-400">
-                    {c.documents} docs · {c.chunks} chunks · {formatBytes(c.disk_bytes)}
+                    {plural(c.documents, "doc")} · {plural(c.chunks, "chunk")} · {formatBytes(c.disk_bytes)}
                   </span>
                 </button>
                 <button
@@ -109,7 +109,7 @@ export function Collections({ collections, loading, selected, onSelect }: Props)
         onConfirm={() => doomed && drop.mutate(doomed.name)}
         onClose={() => setDoomed(null)}
       >
-        Its {doomed?.documents ?? 0} documents and {doomed?.chunks ?? 0} chunks are removed from the index. The
+        Its {plural(doomed?.documents ?? 0, "document")} and {plural(doomed?.chunks ?? 0, "chunk")} are removed from the index. The
         original files are not touched.
       </ConfirmDialog>
     </section>

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useDeferredValue, useMemo, useRef, useState } from "react";
 import { toast } from "sonner";
-import { formatBytes } from "../../lib/format";
+import { formatBytes, plural } from "../../lib/format";
 import { type DocumentRow, baseName, rag } from "../../lib/rag";
 import { ConfirmDialog } from "../Dialog";
 
@@ -125,7 +125,7 @@ export function DocumentList({ collection }: { collection: string }) {
         onConfirm={() => doomed && del.mutate(doomed)}
         onClose={() => setDoomed(null)}
       >
-        Its {doomed?.chunks ?? 0} chunks leave the index; search and chat stop finding them.
+        Its {plural(doomed?.chunks ?? 0, "chunk")} {doomed?.chunks === 1 ? "leaves" : "leave"} the index; search and chat stop finding them.
       </ConfirmDialog>
     </section>
   );
