@@ -1,6 +1,8 @@
+from impetus.tray.menu_text import status_lines
 from impetus.tray.state import (
     FAST_POLL_SECONDS,
     HEARTBEAT_SECONDS,
+    MAX_TITLE,
     Health,
     Metrics,
     ProcessInfo,
@@ -61,3 +63,29 @@ def test_polls_fast_only_when_someone_looks_or_work_runs():
     assert poll_interval(Status.READY, menu_open=True) == FAST_POLL_SECONDS
     assert poll_interval(Status.BUSY, menu_open=False) == FAST_POLL_SECONDS
     assert FAST_POLL_SECONDS >= 1.0
+
+
+def test_the_title_carries_activity_and_errors_for_menuless_backends():
+    busy = derive(URL, ready(), Metrics(31.25, 2, 1), ProcessInfo())
+    assert busy.title == "Impetus: busy (m) - 31.2 tok/s, 2 active, 1 queued"
+    assert busy.title.isascii()
+    idle = derive(URL, ready(), None, ProcessInfo())  # metrics not read: nothing claimed
+    assert idle.title == "Impetus: ready (m)"
+    crash = ProcessInfo(error="the server exited (code -9):\nKilled")
+    assert derive(URL, DOWN, None, crash).title == (
+        "Impetus: error: the server exited (code -9): Killed"
+    )
+
+
+def test_long_titles_fit_a_windows_tooltip_and_keep_the_numbers():
+    health = Health(reachable=True, is_impetus=True, status="ready", model="org/" + "x" * 300)
+    title = derive(URL, health, Metrics(9.0, 3, 0), ProcessInfo()).title
+    assert len(title) <= MAX_TITLE and title.endswith("...) - 9.0 tok/s, 3 active")
+    error = Health(reachable=True, is_impetus=True, status="error", error="bad " * 100)
+    assert len(derive(URL, error, None, ProcessInfo()).title) == MAX_TITLE
+
+
+def test_the_menu_headline_leaves_activity_and_errors_to_their_own_lines():
+    snap = derive(URL, ready(), Metrics(12.5, 0, 0), ProcessInfo())
+    lines = status_lines(snap, notice="copied")
+    assert lines == ["Impetus: ready (m)", "12.5 tok/s · 0 active", "copied", URL]

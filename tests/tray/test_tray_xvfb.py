@@ -2,7 +2,9 @@
 
 It checks that the icon docks into the tray, that a real click on it starts the server (the
 X11 backend's default action), that a chat works, and that Stop and Quit through the app's
-action layer (its control socket) stop the server and the tray.
+action layer (its control socket) stop the server and the tray. And a bad state: the server
+is killed; the icon's title (all this backend shows, it has no menu) says so with the reason,
+the tray keeps answering, and Start brings it back.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -75,8 +78,7 @@ def docked_icon(display) -> tuple[int, str] | None:
         ["xwininfo", "-root", "-tree"],
         env={**os.environ, "DISPLAY": display.name},
         capture_output=True,
-        text=True,
-    ).stdout
+    ).stdout.decode("latin-1")  # WM_NAME is Latin-1 (ICCCM STRING)
     for line in tree.splitlines():
         match = re.match(r'\s+(0x[0-9a-f]+) "(Impetus[^"]*)": \("impetusSystemTrayIcon"', line)
         if match and len(line) - len(line.lstrip()) > 5:  # indented: a child of the tray
@@ -135,7 +137,7 @@ def test_tray_icon_click_chat_stop_quit(display, tray):
         display.screenshot(SCREENSHOT, box=(0, 0, 120, 32), scale=4)
 
     # The tray stays small (the budget is 60 MB) while its server runs.
-    assert psutil.Process(proc.pid).memory_info().rss < 60 * 2**20
+    assert psutil.Process(proc.pid).memory_info().rss < 60_000_000
 
     first = snap["pid"]
     snap = send(sock, {"action": "stop", "wait_for": ["stopped"]})["snapshot"]
@@ -154,3 +156,43 @@ def gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
+
+
+def test_a_crashed_server_shows_on_the_icon_and_nothing_hangs(display, tray):
+    proc, sock, seen = tray
+    wait_docked(display, "Impetus: stopped")
+    snap = send(sock, {"action": "start", "wait_for": ["ready", "error"], "timeout": 30})
+    snap = snap["snapshot"]
+    assert snap["status"] == "ready", snap
+    seen.add(snap["pid"])
+
+    # Someone looks (what opening a menu does): the activity reaches the title.
+    send(sock, {"action": "menu_opened"})
+    _, title = wait_docked(display, "Impetus: ready (SmolLM2-135M-Instruct.Q4_1) - ")
+    assert re.search(r" - \d+\.\d tok/s, 0 active$", title), title
+
+    # Refreshes from the control socket race the poller and the drawing: none may stall.
+    started = time.monotonic()
+    for _ in range(20):
+        send(sock, {"action": "menu_opened"}, timeout=5)
+        send(sock, {"action": "snapshot"}, timeout=5)
+    assert time.monotonic() - started < 10
+
+    os.kill(snap["pid"], signal.SIGKILL)
+    _, title = wait_docked(display, "Impetus: error: the server exited (code -9)", timeout=10)
+    assert len(title) <= 127  # Windows' tooltip limit holds for the same text
+
+    started = time.monotonic()
+    reply = send(sock, {"action": "snapshot"}, timeout=5)  # the tray still answers at once
+    assert time.monotonic() - started < 3
+    assert reply["snapshot"]["status"] == "error"
+    assert "the server exited (code -9)" in reply["snapshot"]["error"]
+    assert reply["actions"][0] == {**reply["actions"][0], "id": "start", "enabled": True}
+
+    again = send(sock, {"action": "start", "wait_for": ["ready"], "timeout": 30})["snapshot"]
+    seen.add(again["pid"])
+    assert again["status"] == "ready" and again["error"] is None
+    wait_docked(display, "Impetus: ready (SmolLM2")
+    send(sock, {"action": "quit"})
+    assert proc.wait(15) == 0
+    assert gone(again["pid"])

@@ -1,8 +1,9 @@
 """`impetus bench tray`: the tray process's memory and idle CPU, next to a ready server.
 
-The tray must stay light (under 60 MB RSS, about 0% CPU at idle), so this runs the real thing:
-a headless X display with a tray host, `impetus tray` with its child server, then 60 s of
-watching the tray process alone (not the server).
+The tray must stay light (under 60 MB RSS, about 0% CPU at idle, metrics read only while its
+menu is open or the server is busy), so this runs the real thing: a headless X display with a
+tray host, `impetus tray` with its child server, then 60 s of watching the tray process alone
+(not the server), and counting the requests it sent in that time (the server logs each one).
 """
 
 from __future__ import annotations
@@ -18,13 +19,35 @@ from typing import Annotated
 
 import typer
 
-RSS_BUDGET_MB = 60.0
+RSS_BUDGET_BYTES = 60_000_000  # the issue's "under 60 MB"; RSS is reported in MiB
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _server_log() -> Path:
+    """Where the tray's child server logs (the same settings the tray process reads)."""
+    from impetus.config import Settings
+
+    return Settings().logs_dir / "server.log"
+
+
+def _requests_since(log: Path, offset: int) -> dict[str, int]:
+    """GET /health and GET /metrics lines the server logged after byte `offset`."""
+    counts = {"health": 0, "metrics": 0}
+    try:
+        with log.open("rb") as f:
+            f.seek(offset)
+            for line in f.read().decode("utf-8", "replace").splitlines():
+                for name in counts:
+                    if f"method=GET path=/{name} " in line:
+                        counts[name] += 1
+    except OSError:
+        pass
+    return counts
 
 
 def measure(seconds: float = 60.0, display: str | None = None) -> dict:
@@ -55,6 +78,8 @@ def measure(seconds: float = 60.0, display: str | None = None) -> dict:
             if ready["snapshot"]["status"] != "ready":
                 raise RuntimeError(f"the server did not become ready: {ready['snapshot']}")
             time.sleep(2)  # let start-up work settle
+            log = _server_log()
+            offset = log.stat().st_size if log.exists() else 0
             cpu0 = sum(tray.cpu_times()[:2])
             t0 = time.monotonic()
             rss = []
@@ -63,11 +88,14 @@ def measure(seconds: float = 60.0, display: str | None = None) -> dict:
                 time.sleep(1)
             elapsed = time.monotonic() - t0
             cpu = (sum(tray.cpu_times()[:2]) - cpu0) / elapsed * 100
+            requests = _requests_since(log, offset)
             return {
                 "seconds": round(elapsed, 1),
                 "rss_mb_max": round(max(rss) / 2**20, 1),
                 "rss_mb_mean": round(sum(rss) / len(rss) / 2**20, 1),
                 "cpu_percent": round(cpu, 3),
+                "health_requests": requests["health"],
+                "metrics_requests": requests["metrics"],
             }
         finally:
             children = tray.children(recursive=True) if tray.is_running() else []
@@ -83,30 +111,46 @@ def measure(seconds: float = 60.0, display: str | None = None) -> dict:
 
 
 def report(result: dict) -> str:
-    verdict = "ok" if result["rss_mb_max"] < RSS_BUDGET_MB else "OVER BUDGET"
-    return (
-        "| tray process | RSS max | RSS mean | idle CPU | budget |\n|---|---|---|---|---|\n"
-        f"| {result['seconds']} s idle, server ready | {result['rss_mb_max']} MB "
-        f"| {result['rss_mb_mean']} MB | {result['cpu_percent']} % "
-        f"| < {RSS_BUDGET_MB:.0f} MB, ~0 %: {verdict} |"
+    from impetus.bench.report import table
+
+    budget_mib = RSS_BUDGET_BYTES / 2**20
+    rss_ok = "ok" if result["rss_mb_max"] < budget_mib else "OVER BUDGET"
+    metrics_ok = "ok" if result["metrics_requests"] == 0 else "polled while idle"
+    intro = (
+        f"The `impetus tray` process alone (not its server), for {result['seconds']} s after"
+        " its child server became ready, with nobody looking at the menu: a headless X display"
+        " (Xvfb) with a tray host, pystray's X11 backend. Requests are the server's access-log"
+        " lines for that window."
     )
+    rows = [
+        ["RSS max", f"{result['rss_mb_max']} MiB", f"< 60 MB ({budget_mib:.1f} MiB): {rss_ok}"],
+        ["RSS mean", f"{result['rss_mb_mean']} MiB", ""],
+        ["idle CPU", f"{result['cpu_percent']} %", "~0 %"],
+        ["GET /health while idle", result["health_requests"], "a 5 s heartbeat"],
+        ["GET /metrics while idle", result["metrics_requests"], f"0: {metrics_ok}"],
+    ]
+    return intro + "\n\n" + table(["metric", "value", "target"], rows)
 
 
-def write_section(path: Path, table: str) -> None:
+def write_section(path: Path, body: str) -> None:
     """Replace (or append) the tray section of BENCHMARKS.md, leaving the rest alone."""
     from impetus.bench.report import stamp
     from impetus.bench.report import write_section as write
 
-    write(path, "tray", f"## Tray\n\n{stamp('impetus bench tray')}\n\n{table}")
+    write(path, "tray", f"## Tray\n\n{stamp('impetus bench tray')}\n\n{body}")
 
 
 def tray(
     seconds: Annotated[float, typer.Option(help="How long to watch the idle tray.")] = 60.0,
+    out: Annotated[Path, typer.Option("--out", help="Markdown file to update.")] = Path(
+        "BENCHMARKS.md"
+    ),
     write: Annotated[
-        Path | None, typer.Option(help="Also update the Tray section of this markdown file.")
+        Path | None, typer.Option(hidden=True, help="Same as --out (older spelling).")
     ] = None,
 ) -> None:
-    """Measure the tray's RSS and idle CPU (headless X display when one is available)."""
+    """Measure the tray's RSS, idle CPU and idle requests; update BENCHMARKS.md (like the
+    other benchmarks). Uses a headless X display when Xvfb and a tray host are installed."""
     from impetus.bench.display import HeadlessDisplay, missing_tools
 
     missing = missing_tools()
@@ -122,7 +166,6 @@ def tray(
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
-    table = report(result)
-    typer.echo(table)
-    if write is not None:
-        write_section(write, table)
+    body = report(result)
+    typer.echo(body)
+    write_section(write or out, body)

@@ -49,11 +49,18 @@ def build_controller(settings, *, use_service: bool = False):
     model = None
     if settings.model:
         try:
-            model = resolve_model_path(settings.model, settings.models_dir)
+            model = resolve_model_path(
+                settings.model, settings.models_dir, settings.extra_model_dirs
+            )
         except ModelNotFound as exc:
             manager.fail(str(exc))
     controller = TrayController(
-        client, manager, models_dir=settings.models_dir, log_path=log_path, model=model
+        client,
+        manager,
+        model_dirs=settings.model_dirs,
+        log_path=log_path,
+        model=model,
+        keep_alive=settings.keep_alive,
     )
     return controller
 
@@ -99,7 +106,7 @@ def tray(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if start:
-        controller.perform("start")
+        controller.perform("start", looking=False)  # nobody opened a menu: no fast polling
     app.run()
     controller.close()
 

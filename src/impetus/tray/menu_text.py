@@ -10,7 +10,7 @@ MAX_ERROR_LINES = 4
 
 
 def status_lines(snap: Snapshot, notice: str | None) -> list[str]:
-    lines = [snap.title]
+    lines = [snap.headline]
     if snap.activity and snap.status.value in ("ready", "busy"):
         lines.append(snap.activity)
     if snap.error:

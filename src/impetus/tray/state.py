@@ -27,6 +27,7 @@ class Health:
     status: str | None = None  # the server's own word: starting, loading, ready, error, stopping
     model: str | None = None
     error: str | None = None
+    started_at: float | None = None  # time.monotonic() at the server's start: tells restarts apart
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,13 @@ class ProcessInfo:
     pid: int | None = None
 
 
+MAX_TITLE = 127  # Windows' NOTIFYICONDATA.szTip holds 128 characters with the terminator
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TITLE else text[: MAX_TITLE - 3] + "..."
+
+
 @dataclass(frozen=True)
 class Snapshot:
     status: Status
@@ -64,8 +72,29 @@ class Snapshot:
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
+    def headline(self) -> str:
+        """Status and model: the menu's first line (the lines below it say the rest)."""
+        return self._headline(MAX_TITLE)
+
+    @property
     def title(self) -> str:
-        """One line for the tooltip / menubar title."""
+        """One line for the tooltip / icon title: the headline, then the activity or the error.
+
+        Backends without a menu (pystray's plain X11 one) show nothing else, so the title
+        carries what the menu's lines would: tokens/s and requests, or why it failed. At most
+        MAX_TITLE characters (Windows' tooltip limit); the model name gives way first.
+        """
+        if self.status is Status.ERROR:
+            reason = " ".join((self.error or "").split())  # one line: titles have no newlines
+            head = self._headline(MAX_TITLE)
+            return _clip(f"{head}: {reason}" if reason else head)
+        tail = ""
+        activity = self._activity(", ")
+        if self.status in (Status.READY, Status.BUSY) and activity:
+            tail = f" - {activity}"  # ASCII: X11 stores titles as Latin-1, tooltips vary
+        return _clip(self._headline(MAX_TITLE - len(tail)) + tail)
+
+    def _headline(self, room: int) -> str:
         words = {
             Status.STOPPED: "stopped",
             Status.STARTING: "starting...",
@@ -73,14 +102,21 @@ class Snapshot:
             Status.BUSY: "busy",
             Status.ERROR: "error",
         }
-        text = f"Impetus: {words[self.status]}"
-        if self.model and self.status in (Status.READY, Status.BUSY):
-            text += f" ({self.model})"
-        return text
+        head = f"Impetus: {words[self.status]}"
+        model = self.model if self.status in (Status.READY, Status.BUSY) else None
+        if not model:
+            return head
+        space = room - len(head) - len(" ()")
+        if len(model) > space:
+            model = model[: max(space - 3, 8)] + "..."
+        return f"{head} ({model})"
 
     @property
     def activity(self) -> str | None:
         """Tokens/s and active requests as one menu line, or None when nothing is known."""
+        return self._activity(" · ")
+
+    def _activity(self, sep: str) -> str | None:
         parts = []
         if self.tokens_per_second is not None:
             parts.append(f"{self.tokens_per_second:.1f} tok/s")
@@ -88,7 +124,7 @@ class Snapshot:
             parts.append(f"{self.active_requests} active")
         if self.queue_depth:
             parts.append(f"{self.queue_depth} queued")
-        return " · ".join(parts) or None
+        return sep.join(parts) or None
 
     def to_dict(self) -> dict:
         return {
@@ -136,9 +172,10 @@ def derive(url: str, health: Health, metrics: Metrics | None, proc: ProcessInfo)
     return Snapshot(Status.STOPPED, **common)
 
 
-# How often the tray looks at the server. Metrics are read at most once a second, and that fast
-# only while the menu is open or the server is busy or starting; otherwise a slow heartbeat
-# notices crashes, external starts and the onset of work.
+# How often the tray looks at the server: once a second while the menu is open or the server is
+# busy or starting, else a 5 s heartbeat of `/health` alone, which notices crashes and external
+# starts. Metrics are read on fast polls only, never on an idle heartbeat (actions.py decides;
+# activity.py is how an idle tray notices work starting without them).
 FAST_POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
 
