@@ -104,55 +104,73 @@ class _LiveCollector:
         yield ready
         yield from self._models()
         yield from self._mlx_memory()
-        engine = self.runtime.engine
-        if engine is None:
-            return
-        s = engine.stats()
-        model = engine.info.name
+        yield from self._engines()
+
+    def _engines(self):
+        """Scheduler gauges and counters for every loaded model, labelled by its name (the
+        dashboard and the tray sum them; a model loaded on demand counts like the default)."""
+        engines = {e.info.name: e for e in self.runtime.loaded_engines()}
+        if not engines and self.runtime.engine is not None:
+            engines[self.runtime.engine.info.name] = self.runtime.engine
+        stats = {name: engine.stats() for name, engine in engines.items()}
         gauges = {
-            "impetus_slots_total": ("Sequence slots", s["slots_total"]),
-            "impetus_active_requests": ("Requests decoding or prefilling", s["slots_active"]),
-            "impetus_queue_depth": ("Requests waiting for a slot", s["queue_depth"]),
-            "impetus_kv_cache_cells_total": ("KV cache size in tokens", s["kv_cells_total"]),
-            "impetus_kv_cache_cells_used": ("KV cache tokens in use", s["kv_cells_used"]),
+            "impetus_slots_total": ("Sequence slots", lambda s: s["slots_total"]),
+            "impetus_active_requests": (
+                "Requests decoding or prefilling",
+                lambda s: s["slots_active"],
+            ),
+            "impetus_queue_depth": ("Requests waiting for a slot", lambda s: s["queue_depth"]),
+            "impetus_kv_cache_cells_total": (
+                "KV cache size in tokens",
+                lambda s: s["kv_cells_total"],
+            ),
+            "impetus_kv_cache_cells_used": ("KV cache tokens in use", lambda s: s["kv_cells_used"]),
             "impetus_kv_cache_usage_ratio": (
                 "KV cache in use",
-                s["kv_cells_used"] / max(1, s["kv_cells_total"]),
+                lambda s: s["kv_cells_used"] / max(1, s["kv_cells_total"]),
             ),
-            "impetus_tokens_per_second": ("Generated tokens/s, last 5 s", s["tokens_per_second"]),
+            "impetus_tokens_per_second": (
+                "Generated tokens/s, last 5 s",
+                lambda s: s["tokens_per_second"],
+            ),
             "impetus_prefix_cache_hit_ratio": (
                 "Prompt tokens served from cached KV",
-                s["prompt_tokens_cached"] / max(1, s["prompt_tokens"]),
+                lambda s: s["prompt_tokens_cached"] / max(1, s["prompt_tokens"]),
             ),
-            "impetus_model_size_bytes": ("Model file size", engine.info.size_bytes),
+            # llama.cpp only: one thread while other processes take the cores
+            "impetus_engine_threads": ("CPU threads the engine decodes with", "threads"),
         }
-        if "threads" in s:  # llama.cpp only: one thread while other processes take the cores
-            gauges["impetus_engine_threads"] = ("CPU threads the engine decodes with", s["threads"])
-        for name, (doc, value) in gauges.items():
+        for name, (doc, read) in gauges.items():
             g = GaugeMetricFamily(name, doc, labels=["model"])
-            g.add_metric([model], float(value))
+            for model, st in stats.items():
+                if isinstance(read, str):
+                    if read in st:
+                        g.add_metric([model], float(st[read]))
+                else:
+                    g.add_metric([model], float(read(st)))
             yield g
-        hits = CounterMetricFamily(
-            "impetus_prefix_cache_hits", "Requests that reused cached KV", labels=["model"]
-        )
-        hits.add_metric([model], s["prefix_cache_hits"])
-        yield hits
+        size = GaugeMetricFamily("impetus_model_size_bytes", "Model file size", labels=["model"])
+        for model, engine in engines.items():
+            size.add_metric([model], float(engine.info.size_bytes))
+        yield size
         for key, name, doc in (
+            ("prefix_cache_hits", "impetus_prefix_cache_hits", "Requests that reused cached KV"),
+            (
+                "prompt_tokens_cached",
+                "impetus_prompt_tokens_cached",
+                "Prompt tokens reused from KV",
+            ),
             ("step_seconds", "impetus_engine_busy_seconds", "Time the engine spent in steps"),
             ("decode_seconds", "impetus_engine_decode_seconds", "Time inside llama_decode"),
             ("batch_rows", "impetus_engine_batch_rows", "Tokens decoded (prompt + generated)"),
             ("decode_steps", "impetus_engine_steps", "Engine steps"),
             ("thread_drops", "impetus_engine_thread_drops", "Drops to one thread (contention)"),
         ):
-            if key in s:
-                c = CounterMetricFamily(name, doc, labels=["model"])
-                c.add_metric([model], float(s[key]))
-                yield c
-        cached = CounterMetricFamily(
-            "impetus_prompt_tokens_cached", "Prompt tokens reused from KV", labels=["model"]
-        )
-        cached.add_metric([model], s["prompt_tokens_cached"])
-        yield cached
+            c = CounterMetricFamily(name, doc, labels=["model"])
+            for model, st in stats.items():
+                if key in st:
+                    c.add_metric([model], float(st[key]))
+            yield c
 
     def _mlx_memory(self):
         """MLX's allocator, process-wide (every MLX model shares it), once mlx is in use: a

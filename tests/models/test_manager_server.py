@@ -100,6 +100,14 @@ def test_two_models_at_once_then_lru_eviction(http):
     assert entry["load_seconds"] > 0 and entry["memory_bytes"] > 90 * MIB
 
 
+def test_metrics_cover_every_loaded_model(http):
+    chat(http, "alpha")
+    text = http.get("/metrics").text
+    for model in ("alpha", MODEL_ID):
+        assert f'impetus_slots_total{{model="{model}"}}' in text
+        assert f'impetus_engine_steps_total{{model="{model}"}}' in text
+
+
 def test_keep_alive_unloads_idle_models(http):
     resp = http.post("/admin/models/alpha/load", json={"keep_alive": "1s"})
     assert resp.status_code == 200, resp.text
