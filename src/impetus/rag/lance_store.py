@@ -365,35 +365,24 @@ def _pack(c: ChunkRow) -> str:
 def _hit(r: dict, score: float) -> Hit:
     if r.get("hit") is not None:
         h = json.loads(r["hit"])
-        return Hit(
-            chunk_id=h["id"],
-            doc_id=h["doc_id"],
-            text=r["text"],
-            score=float(score),
-            source=h["source"],
-            type=h["type"],
-            page=h["page"],
-            section=h["section"],
-            start=h["start"],
-            end=h["end"],
-            date=dt.datetime.fromisoformat(h["date"]),
-            tags=h["tags"],
-            meta=h["meta"],
-        )
+        h["date"] = dt.datetime.fromisoformat(h["date"])
+    else:  # a collection written before the packed column: the separate ones
+        h = {**r, "start": r["char_start"], "end": r["char_end"], "tags": list(r["tags"] or [])}
+        h["meta"] = _meta(r["meta"])
     return Hit(
-        chunk_id=r["id"],
-        doc_id=r["doc_id"],
+        chunk_id=h["id"],
+        doc_id=h["doc_id"],
         text=r["text"],
         score=float(score),
-        source=r["source"],
-        type=r["type"],
-        page=r["page"],
-        section=r["section"],
-        start=r["char_start"],
-        end=r["char_end"],
-        date=r["date"],
-        tags=list(r["tags"] or []),
-        meta=_meta(r["meta"]),
+        source=h["source"],
+        type=h["type"],
+        page=h["page"],
+        section=h["section"],
+        start=h["start"],
+        end=h["end"],
+        date=h["date"],
+        tags=h["tags"],
+        meta=h["meta"],
     )
 
 
