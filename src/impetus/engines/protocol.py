@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
@@ -113,8 +113,8 @@ class Generation:
         self._cancel = cancel
         self._done = False
         self.expired = False  # ended by the server's request timeout
-        self.on_done: Any = None  # called once when it ends (the timeout's timer cancel)
-        self.on_first_token: Any = None  # called with self at the first token (metrics)
+        self.on_done: Callable[[], None] | None = None  # once, when it ends (timeout timer)
+        self.on_first_token: Callable[[Generation], None] | None = None  # metrics
         self.token_gaps: list[float] = []  # seconds between tokens, for the ITL histogram
         self._last_token_at: float | None = None
 

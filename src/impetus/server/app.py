@@ -47,6 +47,8 @@ def cors_origins(settings: Settings) -> list[str]:
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
+    from impetus.api import admin, rag  # their upload paths are exempt from the body limit
+
     runtime = runtime or Runtime(settings)
     metrics = Metrics(runtime)
     keys = KeyStore(settings.keys_path)
@@ -79,7 +81,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         Middleware(
             BodyLimitMiddleware,
             max_bytes=settings.max_body_bytes,
-            exempt=(("POST", "/admin/models"), ("POST", "/v1/rag/upload/")),
+            exempt=(("POST", admin.UPLOAD_PATH), ("POST", rag.UPLOAD_PREFIX)),
         ),
         # The dashboard's files load without a key; the UI then asks for one.
         Middleware(StaticUIMiddleware),
@@ -99,7 +101,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.state.keys = keys
     errors.install(app)
 
-    from impetus.api import embeddings, health, openai, rag
+    from impetus.api import embeddings, health, openai
 
     app.include_router(health.router)
     app.include_router(openai.router)
@@ -115,7 +117,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
     app.include_router(dashboard.router)
     app.include_router(embeddings.router)
     app.include_router(rag.router)
-    from impetus.api import admin, admin_keys
+    from impetus.api import admin_keys
 
     app.include_router(admin.router)
     app.include_router(admin_keys.router)
