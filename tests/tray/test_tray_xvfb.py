@@ -65,6 +65,8 @@ def tray(display, port, tmp_path):
             seen.update(c.pid for c in psutil.Process(proc.pid).children(recursive=True))
             proc.kill()
             proc.wait()
+        # Shown by pytest only when the test fails: the tray's own log says why.
+        print("tray output:\n" + proc.stdout.read().decode(errors="replace"))
         for pid in seen:
             try:
                 psutil.Process(pid).kill()
@@ -149,6 +151,14 @@ def test_tray_icon_click_chat_stop_quit(display, tray):
     send(sock, {"action": "quit"})
     assert proc.wait(15) == 0
     assert gone(second)  # Quit stops the server the tray started
+
+
+def test_the_icon_docks_again_after_the_tray_host_restarts(display, tray):
+    proc, sock, seen = tray
+    first, _ = wait_docked(display, "Impetus: stopped")
+    display.restart_tray_host()
+    window, title = wait_docked(display, "Impetus: stopped", timeout=10)
+    assert window == first and proc.poll() is None
 
 
 def gone(pid: int) -> bool:

@@ -53,6 +53,14 @@ class HeadlessDisplay:
             self.close()
             raise RuntimeError("Xvfb did not start")
         self.name = f":{number}"
+        try:
+            self.start_tray_host()
+        except RuntimeError:
+            self.close()
+            raise
+        return self
+
+    def start_tray_host(self) -> None:
         host = next(name for name in TRAY_HOSTS if shutil.which(name))
         self._procs.append(
             subprocess.Popen(
@@ -63,9 +71,14 @@ class HeadlessDisplay:
             )
         )
         if not self.wait_for_tray_owner(10):
-            self.close()
             raise RuntimeError(f"{host} did not take the system tray selection")
-        return self
+
+    def restart_tray_host(self) -> None:
+        """What a panel restart looks like to the icons in it."""
+        host = self._procs.pop()
+        host.kill()
+        host.wait()
+        self.start_tray_host()
 
     def wait_for_tray_owner(self, timeout: float) -> bool:
         from Xlib import X, display

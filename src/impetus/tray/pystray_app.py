@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pystray
@@ -27,6 +28,8 @@ log = logging.getLogger("impetus.tray")
 
 OPEN_WAIT_SECONDS = 0.25  # how long a click may wait for fresh numbers before the menu shows
 QUIT_GRACE_SECONDS = 10.0  # after Quit, how long the GUI loop gets to end before we exit anyway
+# Plain X11: how often to check that the tray host really embedded the icon (fast at first).
+DOCK_CHECKS = (2.0,) * 15 + (10.0,)
 
 
 class PystrayApp:
@@ -163,7 +166,21 @@ class PystrayApp:
         self.icon.visible = True
         if self.backend == "xorg":
             _listen_for_clicks(self.icon)
+            threading.Thread(target=self._watch_dock, name="impetus-dock", daemon=True).start()
         log.info("tray icon shown (pystray backend: %s)", self.backend)
+
+    def _watch_dock(self) -> None:
+        """Plain X11: pystray sends its dock request once. A tray host that has just taken the
+        tray selection can drop it (trayer did, about one start in fifteen under load), and a
+        panel that restarts never sees it; then the icon is an unmapped window nobody shows.
+        So check now and then, on the X thread, and ask again while the icon is not embedded."""
+        checks = iter(DOCK_CHECKS)
+        interval = next(checks)
+        while not self._stopping:
+            time.sleep(interval)
+            interval = next(checks, interval)
+            if self._bridge is not None and not self._stopping:
+                self._bridge.call(lambda: _redock_if_loose(self.icon))
 
     def run(self) -> None:
         """Block in the GUI loop until Quit (or `stop`)."""
@@ -181,6 +198,19 @@ class PystrayApp:
             self._bridge.call(self.icon.stop)
         else:
             threading.Thread(target=self.icon.stop, name="impetus-stop", daemon=True).start()
+
+
+def _redock_if_loose(icon: pystray.Icon) -> None:
+    """On the X thread: re-send the dock request if the icon's parent is still the root."""
+    try:
+        display, window = icon._display, icon._window
+        if window.query_tree().parent.id != display.screen().root.id:
+            return  # embedded
+        log.warning("the tray host has not embedded the icon; asking again")
+        icon._systray_manager = None
+        icon._assert_docked()
+    except Exception:  # no tray host right now, or pystray internals moved: try again later
+        log.debug("dock check failed", exc_info=True)
 
 
 def _listen_for_clicks(icon: pystray.Icon) -> None:
