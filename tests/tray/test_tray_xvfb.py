@@ -154,10 +154,10 @@ def test_tray_icon_click_chat_stop_quit(display, tray):
 
 
 def test_the_icon_docks_again_after_the_tray_host_restarts(display, tray):
-    proc, sock, seen = tray
+    proc = tray[0]
     first, _ = wait_docked(display, "Impetus: stopped")
     display.restart_tray_host()
-    window, title = wait_docked(display, "Impetus: stopped", timeout=10)
+    window, _ = wait_docked(display, "Impetus: stopped", timeout=10)
     assert window == first and proc.poll() is None
 
 
