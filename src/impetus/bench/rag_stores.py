@@ -69,6 +69,7 @@ class LanceBench:
         from impetus.rag.store import Condition
 
         self.coll = LanceCollection("bench", self.path)
+        self.coll.warmed.wait(120)  # part of opening for a server: its indexes in memory
         self.cond = [Condition("source", "eq", FILTER_SOURCE)]
         ann = [i for i in self.coll.chunks.list_indices() if i.columns == ["vector"]]
         self.config = (

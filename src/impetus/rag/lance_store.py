@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 
 from impetus.rag.store import ChunkRow, Condition, DocumentRow, Hit, Mode, rrf
+
+log = logging.getLogger("impetus.rag")
 
 ANN_MIN_ROWS = 20_000  # below this a vector search scans every row (exact)
 # Filters matching at most this many rows are searched exactly (the rows are found through the
@@ -129,7 +133,8 @@ class LanceCollection:
             self.chunks = self.db.create_table("chunks", schema=chunk_schema(dim), exist_ok=True)
             self.docs = self.db.create_table("documents", schema=DOC_SCHEMA, exist_ok=True)
         self.dim = self.chunks.schema.field("vector").type.list_size
-        ann = [i.index_type for i in self.chunks.list_indices() if i.columns == ["vector"]]
+        indices = self.chunks.list_indices()
+        ann = [i.index_type for i in indices if i.columns == ["vector"]]
         self.has_ann = bool(ann)
         self.refine = REFINE if ann and ann[0] == "IvfSq" else None
         self.nprobes = NPROBES
@@ -138,6 +143,26 @@ class LanceCollection:
         self.packed = "hit" in names
         self.columns = ["text", "hit"] if self.packed else [n for n in names if n != "vector"]
         self._pool: ThreadPoolExecutor | None = None  # hybrid search's two legs
+        self.warmed = threading.Event()  # set once the search indexes are in memory
+        self._prewarm([i.name for i in indices if i.columns in (["vector"], ["text"])])
+
+    def _prewarm(self, names: list[str]) -> None:
+        """Load the vector and full-text indexes in the background. LanceDB reads an index
+        partition on its first probe: at 1M rows, the first pass over 200 queries took p95
+        9.8-19 ms against 7.1 ms after `prewarm_index` (0.5 s, ~400 MB of index cache that the
+        queries would fill anyway), and opening the collection must not wait for it."""
+        self.warmed.clear()
+
+        def run() -> None:
+            try:
+                for name in names:
+                    self.chunks.prewarm_index(name)
+            except Exception:  # deleted or rebuilt meanwhile: the first queries load it
+                log.debug("prewarm of %s failed", self.name, exc_info=True)
+            finally:
+                self.warmed.set()
+
+        threading.Thread(target=run, name="impetus-rag-prewarm", daemon=True).start()
 
     # -- writes ---------------------------------------------------------------------------
     def put_document(self, doc: DocumentRow, chunks: list[ChunkRow]) -> None:
@@ -254,6 +279,7 @@ class LanceCollection:
         self.chunks.create_index("vector", config=config, replace=True)
         self.has_ann = True
         self.refine = REFINE
+        self._prewarm([i.name for i in self.chunks.list_indices() if i.columns == ["vector"]])
 
     # -- reads ----------------------------------------------------------------------------
     def document(self, doc_id: str) -> DocumentRow | None:
