@@ -249,3 +249,43 @@ def test_disconnect_mid_stream_frees_the_generation(server):
         and "completion_tokens=5" not in ln
     )
     assert int(line.rsplit("completion_tokens=", 1)[1]) < 500
+
+
+def test_logit_bias_bans_and_forces_tokens(openai_client):
+    """OpenAI's logit_bias through the SDK: -100 bans a token, +100 makes it the only pick."""
+    from impetus.engines.llama_ctypes import LlamaModel
+    from tests.conftest import MODEL_PATH
+
+    model = LlamaModel(MODEL_PATH)
+    try:
+        january = {
+            t
+            for w in ("January", " January")
+            for t in model.tokenize(w, add_special=False, parse_special=False)[:1]
+        }
+        forced = model.tokenize(" banana", add_special=False, parse_special=False)
+        assert len(forced) == 1
+        forced_text = model.detokenize(forced * 4)
+    finally:
+        model.close()
+    kw = dict(model=MODEL_ID, messages=MONTHS, temperature=0, max_tokens=30)
+    plain = openai_client.chat.completions.create(**kw).choices[0].message.content
+    assert "January" in plain
+    banned = (
+        openai_client.chat.completions.create(**kw, logit_bias={str(t): -100 for t in january})
+        .choices[0]
+        .message.content
+    )
+    # Greedy picks the months' first token; banned, the answer cannot start the same way.
+    assert banned != plain and " January" not in banned
+    # Sampled (not greedy), streamed: +100 leaves one candidate, whatever the seed.
+    stream = openai_client.chat.completions.create(
+        model=MODEL_ID,
+        messages=MONTHS,
+        temperature=1.0,
+        max_tokens=4,
+        stream=True,
+        logit_bias={str(forced[0]): 100},
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    assert text == forced_text

@@ -55,6 +55,9 @@ def test_json_that_is_not_an_object_is_400(client):
         ("stop", ["ok", ""]),
         ("stream", "yes"),
         ("n", 9),
+        ("logit_bias", {"42": 150}),
+        ("logit_bias", {"hello": 5}),
+        ("logit_bias", [1, 2]),
     ],
 )
 def test_out_of_range_parameter_names_the_param(client, field, value):
@@ -137,6 +140,12 @@ def test_completions_bad_prompt(client):
         client.post("/v1/completions", json={"prompt": [10**9]}), 400, param="prompt"
     )
     _assert_openai_error(client.post("/v1/completions", json={}), 400, param="prompt")
+
+
+def test_logit_bias_for_a_token_the_model_lacks_is_400(client):
+    body = {"model": MODEL_ID, "messages": MSG, "logit_bias": {"99999999": -100}}
+    err = _assert_openai_error(client.post("/v1/chat/completions", json=body), 400)
+    assert "99999999" in err["message"] and "vocabulary" in err["message"]
 
 
 def test_server_still_healthy_after_all_that(client):

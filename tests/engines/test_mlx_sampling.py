@@ -11,7 +11,8 @@ import pytest
 mx = pytest.importorskip("mlx.core")
 pytest.importorskip("mlx_lm")
 
-from impetus.engines.mlx_sampling import logprobs  # noqa: E402
+from impetus.engines.mlx_sampling import Sampler, logprobs, sample_batch  # noqa: E402
+from impetus.engines.protocol import SamplingParams  # noqa: E402
 from tests.conftest import MODEL_ID  # noqa: E402
 
 # A prompt without a near-tie at the first token (docs/determinism.md): on "What is the capital
@@ -87,3 +88,13 @@ def test_completions_logprobs_match_llama_cpp(mlx_openai, openai_client):
     assert set(lp.top_logprobs[0]) == set(ref.top_logprobs[0])
     for token, value in lp.top_logprobs[0].items():
         assert abs(value - ref.top_logprobs[0][token]) < 0.1
+
+
+def test_logit_bias_bans_and_forces_in_the_mlx_sampler():
+    rows = mx.array(np.random.default_rng(1).normal(0, 1, size=(2, 100)).astype(np.float32))
+    best = int(np.asarray(rows[0]).argmax())
+    greedy_ban = Sampler(SamplingParams(temperature=0, logit_bias=((best, -100.0),)))
+    forced = Sampler(SamplingParams(temperature=1.0, seed=3, logit_bias=((7, 100.0),)))
+    picks = [sample_batch(rows, [greedy_ban, forced]) for _ in range(5)]
+    assert all(p[0] != best for p in picks)
+    assert all(p[1] == 7 for p in picks)

@@ -74,6 +74,18 @@ class SamplingFields(BaseModel):
     stream_options: StreamOptions | None = None
     ignore_eos: StrictBool = False
     user: str | None = None
+    # OpenAI's shape: token id (as a string) -> bias in [-100, 100], at most 300 entries.
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = Field(
+        None, max_length=300
+    )
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key in value or {}:
+            if not key.strip().isdigit():
+                raise ValueError(f"logit_bias keys are token ids; got {key!r}")
+        return value
 
     @field_validator("stop")
     @classmethod
@@ -99,6 +111,7 @@ class SamplingFields(BaseModel):
             stop=stops,
             ignore_eos=self.ignore_eos,
             logprobs=self.logprobs_k(),
+            logit_bias=tuple((int(k), float(v)) for k, v in (self.logit_bias or {}).items()),
         )
 
     def logprobs_k(self) -> int | None:

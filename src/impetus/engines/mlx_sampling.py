@@ -40,7 +40,8 @@ class Sampler:
 
     @property
     def plain_greedy(self) -> bool:
-        return self.params.greedy and not self.penalize and self.constraint is None
+        p = self.params
+        return p.greedy and not self.penalize and self.constraint is None and not p.logit_bias
 
     def accept(self, token: int) -> None:
         if self.penalize:
@@ -59,6 +60,9 @@ class Sampler:
                 pad = mx.zeros((x.shape[-1] - allowed.shape[0],), dtype=mx.bool_)
                 allowed = mx.concatenate([allowed, pad])
             x = mx.where(allowed, x, neg_inf)
+        if p.logit_bias:
+            ids = mx.array([t for t, _ in p.logit_bias])
+            x[ids] = x[ids] + mx.array([b for _, b in p.logit_bias], dtype=mx.float32)
         if self.penalize and self.history:
             counts = Counter(self.history)
             ids = mx.array(list(counts))

@@ -124,6 +124,7 @@ class MlxScheduler:
             raise ValueError("empty prompt")
         if n_prompt >= self.context_limit:
             raise ContextLengthExceeded(n_prompt, self.context_limit)
+        request.params.check_vocab(self.tok.vocab_size)
         room = self.context_limit - n_prompt
         gen = Generation(request, cancel=self._cancel)
         seq = _Sequence(

@@ -31,6 +31,13 @@ class SamplingParams:
     ignore_eos: bool = False
     grammar: str | None = None  # GBNF (root rule "root"); constrains every sampled token
     logprobs: int | None = None  # None = off; k >= 0 = each token's logprob and top-k alternatives
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit); -100 bans
+
+    def check_vocab(self, n_vocab: int) -> None:
+        """Raise ValueError (a 400) for a logit_bias token the model does not have."""
+        bad = [t for t, _ in self.logit_bias if not 0 <= t < n_vocab]
+        if bad:
+            raise ValueError(f"logit_bias: token {bad[0]} is not in the model's vocabulary")
 
     @property
     def greedy(self) -> bool:

@@ -50,6 +50,12 @@ class Sampler:
                 self.close()
                 raise
             self._candidates = _Candidates(n_vocab)
+        if params.logit_bias:
+            n = len(params.logit_bias)
+            biases = (ll.llama_logit_bias * n)(
+                *(ll.llama_logit_bias(t, b) for t, b in params.logit_bias)
+            )
+            add(ll.llama_sampler_init_logit_bias(n_vocab, n, biases))
         if (
             params.presence_penalty
             or params.frequency_penalty

@@ -95,7 +95,7 @@ class Scheduler:
         *,
         context_limit: int,
         max_waiting: int = 64,
-        step_budget_ms: float = 75.0,
+        step_budget_ms: float = 80.0,
     ) -> None:
         self.model = model
         self.ctx = context
@@ -111,6 +111,11 @@ class Scheduler:
         self._cv = threading.Condition()
         self._stopping = False
         self.cost = StepCost()
+        # What a step costs beyond llama_decode (sampling, detokenizing, handing tokens to the
+        # event loop): the streams see the whole step as their token gap, so the prompt chunk
+        # is sized to the budget minus this (an EMA over steps that decoded streams).
+        self.overhead_ms = 5.0
+        self._decode_ms = 0.0  # llama_decode time of the step in progress
         self._recent_tokens: deque[tuple[float, int]] = deque(maxlen=4096)  # (time, tokens)
         self.governor = ThreadGovernor(context.threads)
         self._thread = threading.Thread(target=self._run, name="impetus-scheduler", daemon=True)
@@ -123,6 +128,7 @@ class Scheduler:
             raise ValueError("empty prompt")
         if n_prompt >= self.context_limit:
             raise ContextLengthExceeded(n_prompt, self.context_limit)
+        request.params.check_vocab(self.model.n_vocab)
         room = self.context_limit - n_prompt
         max_new = min(request.params.max_tokens or room, room)
         gen = Generation(request, cancel=self._cancel)
@@ -207,6 +213,7 @@ class Scheduler:
             self._waiting.extend(incoming)
             outbox: list[tuple[_Sequence, TokenEvent]] = []
             t_step = time.perf_counter()
+            self._decode_ms = 0.0
             try:
                 self._apply_cancellations(cancelled, outbox)
                 self._admit(outbox)
@@ -219,7 +226,11 @@ class Scheduler:
                     slot.cached = []
                 self.ctx.clear()
             deliver(outbox, flush_wait=0.003)
-            self.stats.step_seconds += time.perf_counter() - t_step
+            step_ms = (time.perf_counter() - t_step) * 1000
+            self.stats.step_seconds += step_ms / 1000
+            if self._decode_ms and outbox:
+                extra = max(0.0, step_ms - self._decode_ms)
+                self.overhead_ms += 0.1 * (min(extra, 50.0) - self.overhead_ms)
         # Shutdown: end everything still open so no client waits forever.
         outbox = []
         for seq in self._waiting:
@@ -322,7 +333,7 @@ class Scheduler:
             return cap  # nobody is waiting on a next token: prefill at full speed
         # Streams are decoding: add only as many prompt tokens as fit in the step budget, so
         # their next token stays under ~100 ms (costs learnt online: engines/step_cost.py).
-        return self.cost.chunk(n_decoding, self.step_budget_ms, cap)
+        return self.cost.chunk(n_decoding, self.step_budget_ms - self.overhead_ms, cap)
 
     def _step(self, outbox: list) -> None:
         active = [s.seq for s in self._slots if s.seq is not None]
@@ -358,6 +369,7 @@ class Scheduler:
         if not self._decode_fitting(entries, decoding, chunks, outbox):
             return
         elapsed_ms = (time.perf_counter() - t0) * 1000
+        self._decode_ms = elapsed_ms
         self.stats.decode_seconds += elapsed_ms / 1000
         self.stats.batch_rows += len(decoding) + sum(n for _, n in chunks)
         self.cost.observe(len(decoding), sum(n for _, n in chunks), elapsed_ms)
