@@ -43,3 +43,16 @@ def test_chunks_respect_the_floor_and_the_batch_room():
         cost.observe(7, 0, 30.0)
     assert cost.chunk(7, 75.0, cap=505) == int(45.0 / 4.0)
     assert cost.chunk(7, 10_000.0, cap=505) == 505
+
+
+def test_a_short_prompt_is_done_in_three_steps_even_when_the_decode_fills_the_budget():
+    cost = StepCost(prefill_ms=4.0)
+    for _ in range(20):
+        cost.observe(7, 0, 90.0)  # the decode alone is over the budget
+    assert cost.chunk(7, 75.0, cap=505, prompt=90) == 30
+    assert cost.chunk(7, 75.0, cap=505, prompt=256) == 86
+    assert cost.chunk(7, 75.0, cap=20, prompt=90) == 20  # never past the batch's room
+    assert cost.chunk(7, 75.0, cap=505, prompt=2000) == 2  # a long prompt keeps to the floor
+    for _ in range(20):
+        cost.observe(1, 0, 10.0)
+    assert cost.chunk(1, 75.0, cap=505, prompt=30) == 16  # the budget gives more than a third

@@ -95,7 +95,7 @@ class Scheduler:
         *,
         context_limit: int,
         max_waiting: int = 64,
-        step_budget_ms: float = 80.0,
+        step_budget_ms: float = 70.0,
     ) -> None:
         self.model = model
         self.ctx = context
@@ -327,13 +327,17 @@ class Scheduler:
         self.stats.prompt_tokens_cached += shared
         self.stats.prefix_cache_hits += shared > 0
 
-    def _prefill_budget(self, n_decoding: int) -> int:
+    def _prefill_budget(self, n_decoding: int, prompt_new_tokens: int) -> int:
+        """Prompt tokens for this step; `prompt_new_tokens`: the uncached length of the prompt
+        that goes first."""
         cap = self.ctx.batch_capacity - n_decoding
         if n_decoding == 0:
             return cap  # nobody is waiting on a next token: prefill at full speed
         # Streams are decoding: add only as many prompt tokens as fit in the step budget, so
         # their next token stays under ~100 ms (costs learnt online: engines/step_cost.py).
-        return self.cost.chunk(n_decoding, self.step_budget_ms - self.overhead_ms, cap)
+        return self.cost.chunk(
+            n_decoding, self.step_budget_ms - self.overhead_ms, cap, prompt=prompt_new_tokens
+        )
 
     def _step(self, outbox: list) -> None:
         active = [s.seq for s in self._slots if s.seq is not None]
@@ -344,10 +348,13 @@ class Scheduler:
         for q in decoding:
             q.batch_index = len(entries)
             entries.append((q.next_token, len(q.slot.cached), q.slot.seq_id, True))
-        budget = self._prefill_budget(len(decoding))
         # One prompt at a time, the one closest to done first: its first token comes soonest.
         prefilling = sorted(
             (q for q in active if q.prefilling), key=lambda q: len(q.prompt) - len(q.slot.cached)
+        )
+        first = prefilling[0] if prefilling else None
+        budget = self._prefill_budget(
+            len(decoding), len(first.prompt) - first.gen.usage.cached_tokens if first else 0
         )
         chunks: list[tuple[_Sequence, int]] = []
         for q in prefilling:

@@ -14,6 +14,9 @@ parts in proportion to their predicted shares; decode-only steps correct the dec
 
 from __future__ import annotations
 
+SHORT_PROMPT_TOKENS = 256  # a prompt up to this long (uncached) is done within SHORT_PROMPT_STEPS
+SHORT_PROMPT_STEPS = 3
+
 
 class StepCost:
     def __init__(self, *, prefill_ms: float = 3.0, rate: float = 0.25) -> None:
@@ -44,11 +47,21 @@ class StepCost:
         self._decode[rows] = max(0.1, d + self.rate * err * share)
         self.prefill_ms = max(0.05, self.prefill_ms + self.rate * err * (1 - share) / chunk)
 
-    def chunk(self, rows: int, budget_ms: float, cap: int, floor: int = 2) -> int:
+    def chunk(self, rows: int, budget_ms: float, cap: int, floor: int = 2, prompt: int = 0) -> int:
         """Prompt tokens to add to a step with `rows` decoding streams to stay within budget.
 
         At least `floor`, so a prompt always progresses, even when the decode alone is over it
         (a floor of 4 tokens kept the long-prompt bench's gap p99 at 124-153 ms, 2 at 107).
+
+        `prompt`, the uncached length of the prompt being prefilled: a short one (a chat turn,
+        at most SHORT_PROMPT_TOKENS) gets at least a third of itself per step, so it is done
+        in SHORT_PROMPT_STEPS steps even when the decode alone fills the budget. On a slow
+        minute the floor alone made a 90-token prompt wait 3-6 s behind 7 streams (the c=8
+        TTFT p95 went past llama-server's); spread over three steps its stall is brief. A long
+        prompt keeps to the budget: it would slow every stream for its whole prefill.
         """
         spare = budget_ms - self.decode_ms(rows)
-        return max(min(floor, cap), min(cap, int(spare / self.prefill_ms)))
+        tokens = max(min(floor, cap), min(cap, int(spare / self.prefill_ms)))
+        if 0 < prompt <= SHORT_PROMPT_TOKENS:
+            tokens = max(tokens, min(cap, -(-prompt // SHORT_PROMPT_STEPS)))
+        return tokens
