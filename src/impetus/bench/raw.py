@@ -75,3 +75,75 @@ def raw_decode(
     finally:
         ctx.close()
         model.close()
+
+
+def raw_closed_loop(
+    model_path: str,
+    prompts: list[str],
+    *,
+    sequences: int = 8,
+    new_tokens: int = 128,
+    n_ctx: int = 4096,
+    threads: int | None = None,
+) -> float:
+    """The ceiling for a serving workload, prefill included: aggregate tokens/s of `sequences`
+    streams over `prompts` (one request each, 128 new tokens, the next request starting as one
+    ends, like the closed-loop clients), run by a loop with no server and no latency goal.
+
+    Every step is one llama_decode holding every stream's next token plus whole new prompts
+    (as many as fit in the batch), and the chat template's shared prefix is decoded once and
+    shared by every request (seq_cp). Raw batched decode (`raw_decode`) leaves prefill out, so
+    no server can reach it on a workload that has prompts; this loop is what a server could
+    reach at best with this llama.cpp on this machine.
+    """
+    model = LlamaModel(model_path)
+    prefix_seq = sequences  # an extra sequence holds the shared prefix
+    config = ContextConfig(n_ctx=n_ctx, n_seq_max=sequences + 1, n_threads=threads)
+    ctx = LlamaContext(model, config)
+    try:
+        tokens = [chat_tokens(model, p) for p in prompts]
+        common = min(len(t) for t in tokens) - 1
+        for t in tokens[1:]:
+            while common and t[:common] != tokens[0][:common]:
+                common -= 1
+        ctx.decode([(t, i, prefix_seq, False) for i, t in enumerate(tokens[0][:common])])
+        pending = list(range(len(tokens)))
+        slots: list[dict | None] = [None] * sequences
+        done = 0
+        t0 = time.perf_counter()
+        while done < len(tokens):
+            entries: list[tuple[int, int, int, bool]] = []
+            owners: list[tuple[int, int]] = []  # (slot, batch index of its logits)
+            for s, st in enumerate(slots):
+                if st is not None:
+                    owners.append((s, len(entries)))
+                    entries.append((st["last"], st["pos"], s, True))
+            for s in range(sequences):
+                if slots[s] is not None or not pending:
+                    continue
+                toks = tokens[pending[0]]
+                if len(entries) + len(toks) - common > ctx.batch_capacity:
+                    break
+                r = pending.pop(0)
+                ctx.seq_rm(s, 0, -1)
+                ctx.seq_cp(prefix_seq, s, 0, common)
+                n = len(toks)
+                entries += [(toks[i], i, s, i == n - 1) for i in range(common, n)]
+                owners.append((s, len(entries) - 1))
+                sampler = Sampler(SamplingParams(temperature=0.7, seed=r), model.n_vocab)
+                slots[s] = {"pos": n - 1, "sampler": sampler, "generated": 0, "last": -1}
+            ctx.decode(entries)
+            for s, index in owners:
+                st = slots[s]
+                st["last"] = st["sampler"].sample(ctx.ptr, index)
+                st["pos"] += 1
+                st["generated"] += 1
+                if st["generated"] == new_tokens:
+                    st["sampler"].close()
+                    slots[s] = None
+                    done += 1
+        elapsed = time.perf_counter() - t0
+        return round(len(tokens) * new_tokens / elapsed, 2)
+    finally:
+        ctx.close()
+        model.close()
