@@ -86,15 +86,15 @@ def raw_closed_loop(
     n_ctx: int = 4096,
     threads: int | None = None,
 ) -> float:
-    """The ceiling for a serving workload, prefill included: aggregate tokens/s of `sequences`
-    streams over `prompts` (one request each, 128 new tokens, the next request starting as one
-    ends, like the closed-loop clients), run by a loop with no server and no latency goal.
+    """A serving workload without a server: aggregate tokens/s of `sequences` streams over
+    `prompts` (one request each, `new_tokens` new tokens, the next request starting as one
+    ends, like the closed-loop clients), run by a plain loop over the llama.cpp API.
 
     Every step is one llama_decode holding every stream's next token plus whole new prompts
-    (as many as fit in the batch), and the chat template's shared prefix is decoded once and
-    shared by every request (seq_cp). Raw batched decode (`raw_decode`) leaves prefill out, so
-    no server can reach it on a workload that has prompts; this loop is what a server could
-    reach at best with this llama.cpp on this machine.
+    (as many as fit in the batch: llama-server's order), and the chat template's shared prefix
+    is decoded once and shared by every request (seq_cp). Raw batched decode (`raw_decode`)
+    leaves prefill out; this shows what the prompts cost on the same workload. It is not an
+    upper bound: the scheduler's chunked prefill beside the decoding streams beat it (1.04x).
     """
     model = LlamaModel(model_path)
     prefix_seq = sequences  # an extra sequence holds the shared prefix
