@@ -45,13 +45,13 @@ def test_chunks_respect_the_floor_and_the_batch_room():
     assert cost.chunk(7, 10_000.0, cap=505) == 505
 
 
-def test_a_short_prompt_is_done_in_a_few_bounded_steps_even_when_the_decode_fills_the_budget():
+def test_a_short_prompt_is_done_in_three_steps_even_when_the_decode_fills_the_budget():
     cost = StepCost(prefill_ms=4.0)
     for _ in range(20):
         cost.observe(7, 0, 60.0)  # the decode alone is over the 50 ms budget
     assert cost.chunk(7, 50.0, cap=505) == 2  # no prompt given: the floor
-    assert cost.chunk(7, 50.0, cap=505, prompt=30) == 10  # a third of it per step
-    assert cost.chunk(7, 50.0, cap=505, prompt=90) == 10  # at most 2 budgets: (100-60)/4
+    assert cost.chunk(7, 50.0, cap=505, prompt=90) == 30
+    assert cost.chunk(7, 50.0, cap=505, prompt=256) == 86
     assert cost.chunk(7, 50.0, cap=6, prompt=90) == 6  # never past the batch's room
     assert cost.chunk(7, 50.0, cap=505, prompt=2000) == 2  # a long prompt keeps to the floor
     for _ in range(20):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 SHORT_PROMPT_TOKENS = 256  # a prompt up to this long (uncached) is done within SHORT_PROMPT_STEPS
 SHORT_PROMPT_STEPS = 3
-SHORT_PROMPT_STEP_MAX = 2.0  # ...in steps of at most this many times the budget
 
 
 class StepCost:
@@ -55,8 +54,8 @@ class StepCost:
         (a floor of 4 tokens kept the long-prompt bench's gap p99 at 124-153 ms, 2 at 107).
 
         `prompt`, the uncached length of the prompt being prefilled: a short one (a chat turn,
-        at most SHORT_PROMPT_TOKENS) gets up to a third of itself per step, so it is done in
-        about SHORT_PROMPT_STEPS steps even when the decode alone fills the budget. On a slow
+        at most SHORT_PROMPT_TOKENS) gets at least a third of itself per step, so it is done
+        in SHORT_PROMPT_STEPS steps even when the decode alone fills the budget. On a slow
         minute the floor alone made a 90-token prompt wait 3-6 s behind 7 streams (the c=8
         TTFT p95 went past llama-server's); spread over three steps its stall is brief. A long
         prompt keeps to the budget: it would slow every stream for its whole prefill.
@@ -64,8 +63,8 @@ class StepCost:
         decode = self.decode_ms(rows)
         tokens = max(min(floor, cap), min(cap, int((budget_ms - decode) / self.prefill_ms)))
         if 0 < prompt <= SHORT_PROMPT_TOKENS:
-            # Bounded, so the streams' gap stays under SHORT_PROMPT_STEP_MAX budgets (unbounded,
-            # c=8's ITL p99 was 200-240 ms on a slow hour); it may then take a step or two more.
-            most = int((SHORT_PROMPT_STEP_MAX * budget_ms - decode) / self.prefill_ms)
-            tokens = max(tokens, min(cap, -(-prompt // SHORT_PROMPT_STEPS), most))
+            # Not bounded by the budget: bounding each step at 2 budgets cut c=8's ITL p99 from
+            # 212-220 to 151-162 ms but raised TTFT p50 from 0.8-0.9 to 1.3-1.5 s and TTFT p95
+            # past llama-server's in a bench run (docs/scheduler.md); first tokens came first.
+            tokens = max(tokens, min(cap, -(-prompt // SHORT_PROMPT_STEPS)))
         return tokens
