@@ -241,7 +241,7 @@ def run(model: Path, log=print) -> ServingResult:
         imp.wait_ready()
         ls.wait_ready()
         for url in (imp.url, ls.url):  # warm both
-            _load(url, 2, max_tokens=16)
+            _load(url, 2, max_tokens=16, prompts=[prompt_words(90_000 + i, 64) for i in range(4)])
         for c in CONCURRENCY:
             # The ceiling is measured right before and right after the two servers at the same
             # concurrency, and the better of the two kept: a shared machine's speed drifts by
