@@ -26,7 +26,7 @@ from impetus.bench.startup import _free_port
 CONCURRENCY = (1, 2, 4, 8)
 # The single-stream ratio is a 5-10% question on a machine whose speed drifts 20-30% over
 # minutes: raw and Impetus alternate this many times and the median of the rounds' ratios counts.
-SINGLE_ROUNDS = 3
+SINGLE_ROUNDS = 5
 PARALLEL = 8
 CTX = 4096
 
