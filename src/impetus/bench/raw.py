@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from impetus.engines.llama_ctypes import ContextConfig, LlamaContext, LlamaModel
 from impetus.engines.protocol import SamplingParams
 from impetus.engines.sampling import Sampler
+from impetus.engines.scheduler import _common_prefix
 from impetus.models.chat_template import ChatTemplate
 
 
@@ -102,10 +103,10 @@ def raw_closed_loop(
     ctx = LlamaContext(model, config)
     try:
         tokens = [chat_tokens(model, p) for p in prompts]
-        common = min(len(t) for t in tokens) - 1
-        for t in tokens[1:]:
-            while common and t[:common] != tokens[0][:common]:
-                common -= 1
+        # Shared by every prompt, and at least one token of each left to decode for its logits.
+        common = min(
+            min(len(t) for t in tokens) - 1, *(_common_prefix(tokens[0], t) for t in tokens)
+        )
         ctx.decode([(t, i, prefix_seq, False) for i, t in enumerate(tokens[0][:common])])
         pending = list(range(len(tokens)))
         slots: list[dict | None] = [None] * sequences

@@ -36,8 +36,6 @@ class ServingResult:
     impetus: dict[int, LoadResult] = field(default_factory=dict)
     llama_server: dict[int, LoadResult] = field(default_factory=dict)
     raw_tok_s: dict[int, float] = field(default_factory=dict)
-    raw_prefill_ms: float = 0.0  # median over lone_rounds
-    lone_ttft_ms: float = 0.0
     long_prompt: dict = field(default_factory=dict)
     prefix_cache: dict = field(default_factory=dict)
     # c=8's workload run by a loop with no server (prefill included; bench/raw.py), before and
@@ -266,8 +264,6 @@ def run(model: Path, log=print) -> ServingResult:
                 )
             )
             res.lone_rounds.append((raw_ms.prefill_ms, lone.ttft_p50_ms))
-        res.raw_prefill_ms = statistics.median(r for r, _ in res.lone_rounds)
-        res.lone_ttft_ms = statistics.median(t for _, t in res.lone_rounds)
         log("single stream, interleaved with raw ...")
         for k in range(SINGLE_ROUNDS):
             one = _load(imp.url, 1, prompts=[f"Round {k}. " + prompt_words(200 + k, 64)] * 4)
@@ -325,11 +321,9 @@ def render(res: ServingResult, plot_path: Path | None) -> str:
         ],
         rows,
     )
-    one = res.impetus[1]
-    rounds = res.single_rounds or [(res.raw_tok_s[1], one.decode_tok_s)]
+    rounds = res.single_rounds
     ratios = [imp / raw for raw, imp in rounds]
-    lone = res.lone_rounds or [(res.raw_prefill_ms, res.lone_ttft_ms)]
-    lone_ratios = [ttft / raw for raw, ttft in lone]
+    lone_ratios = [ttft / raw for raw, ttft in res.lone_rounds]
     single = table(
         ["single stream", "impetus", "raw llama.cpp", "ratio", "target"],
         [
@@ -344,8 +338,8 @@ def render(res: ServingResult, plot_path: Path | None) -> str:
             ],
             [
                 f"first token, lone request (ms), median of {len(lone_ratios)} alternating rounds",
-                res.lone_ttft_ms,
-                res.raw_prefill_ms,
+                statistics.median(t for _, t in res.lone_rounds),
+                statistics.median(r for r, _ in res.lone_rounds),
                 f"{statistics.median(lone_ratios):.2f} (rounds: "
                 + ", ".join(f"{r:.2f}" for r in lone_ratios)
                 + ")",

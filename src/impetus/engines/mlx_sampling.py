@@ -33,6 +33,11 @@ class Sampler:
             and (p.presence_penalty or p.frequency_penalty or p.repeat_penalty not in (0.0, 1.0))
         )
         self.history: deque[int] = deque(maxlen=p.penalty_last_n if p.penalty_last_n > 0 else None)
+        # Built once: `__call__` runs for every token.
+        self.bias_ids = mx.array([t for t, _ in p.logit_bias]) if p.logit_bias else None
+        self.bias = (
+            mx.array([b for _, b in p.logit_bias], dtype=mx.float32) if p.logit_bias else None
+        )
         self.key = None
         if not p.greedy:
             seed = p.seed if p.seed is not None else random.getrandbits(32)
@@ -60,9 +65,8 @@ class Sampler:
                 pad = mx.zeros((x.shape[-1] - allowed.shape[0],), dtype=mx.bool_)
                 allowed = mx.concatenate([allowed, pad])
             x = mx.where(allowed, x, neg_inf)
-        if p.logit_bias:
-            ids = mx.array([t for t, _ in p.logit_bias])
-            x[ids] = x[ids] + mx.array([b for _, b in p.logit_bias], dtype=mx.float32)
+        if self.bias_ids is not None:
+            x[self.bias_ids] = x[self.bias_ids] + self.bias
         if self.penalize and self.history:
             counts = Counter(self.history)
             ids = mx.array(list(counts))
