@@ -154,12 +154,14 @@ function RegistryTable({ data, loading, error }: { data?: Registry; loading: boo
                     <td className="whitespace-nowrap pr-3 text-right tabular-nums">{m.loaded?.context_length ?? m.context_length ?? "–"}</td>
                     <td className="whitespace-nowrap pr-3 text-right tabular-nums">{formatBytes(m.size_bytes)}</td>
                     <td className="hidden pr-3 xl:table-cell">{m.loaded?.engine ?? m.format.toUpperCase()}</td>
-                    <td className="whitespace-nowrap pr-3">
+                    <td className="pr-3">
                       <State m={m} />
                     </td>
                     <td className="hidden whitespace-nowrap pr-3 text-zinc-500 2xl:table-cell dark:text-zinc-400">{formatAgo(lastUsed(m))}</td>
-                    <td className="whitespace-nowrap text-right">
-                      <div className="inline-flex gap-1.5">
+                    <td className="text-right">
+                      {/* Wraps rather than widening the table past a 1024-px laptop when a model
+                          shows Pin, Unload and Delete at once. */}
+                      <div className="inline-flex flex-wrap justify-end gap-1.5">
                         {m.kind === "chat" &&
                           (m.loaded ? (
                             <>
