@@ -79,6 +79,12 @@ def serve(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads [default: cores].")] = None,
     parallel: Annotated[int | None, typer.Option(help="Concurrent sequences [default: 8].")] = None,
+    cache_type_k: Annotated[
+        str | None,
+        typer.Option(
+            help="KV key type, q8_0 or f16 [default: q8_0: output independent of batching]."
+        ),
+    ] = None,
     engine: Annotated[
         str | None, typer.Option(help="auto, llama.cpp or mlx [default: auto].")
     ] = None,
@@ -99,6 +105,7 @@ def serve(
         ctx=ctx,
         threads=threads,
         parallel=parallel,
+        cache_type_k=cache_type_k,
         engine=engine,
         api_keys=api_key,
         insecure=insecure or None,

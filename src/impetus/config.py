@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         "auto", description="Inference engine; auto picks MLX on Apple Silicon when installed."
     )
     parallel: int = Field(8, ge=1, le=64, description="Sequence slots decoded together.")
+    cache_type_k: Literal["q8_0", "f16"] = Field(
+        "q8_0",
+        description="llama.cpp KV-cache key type. q8_0 keeps output independent of batching"
+        " and thread count; f16 prefills long prompts faster but lets them vary.",
+    )
     api_keys: list[SecretStr] = Field(
         default_factory=list, description="Accepted API keys (Bearer or x-api-key)."
     )

@@ -61,9 +61,10 @@ def test_chat_logprobs_match_llama_cpp(mlx_openai, openai_client):
     first, ref = content[0], llama.logprobs.content[0]
     assert first.token == ref.token
     assert abs(first.logprob - ref.logprob) < 0.1
-    # llama.cpp multiplies Q4_1 weights by 8-bit-quantized activations, MLX by float ones, and
-    # llama.cpp's own logits move with the KV placement in the shared server (docs/determinism.md):
-    # the less likely alternatives drift further apart (0.09 to 0.16 measured for the third).
+    # llama.cpp multiplies Q4_1 weights by 8-bit-quantized activations and caches keys in q8_0,
+    # MLX uses float ones for both, and llama.cpp's logits move with the KV cell order in the
+    # shared server (docs/determinism.md): the less likely alternatives drift further apart
+    # (0.09 to 0.16 measured for the second and third).
     for ours, theirs in zip(first.top_logprobs, ref.top_logprobs, strict=True):
         assert ours.token == theirs.token and abs(ours.logprob - theirs.logprob) < 0.3
 
@@ -86,8 +87,8 @@ def test_completions_logprobs_match_llama_cpp(mlx_openai, openai_client):
     assert lp.tokens[0] == ref.tokens[0]
     assert abs(lp.token_logprobs[0] - ref.token_logprobs[0]) < 0.1
     assert set(lp.top_logprobs[0]) == set(ref.top_logprobs[0])
-    for token, value in lp.top_logprobs[0].items():
-        assert abs(value - ref.top_logprobs[0][token]) < 0.1
+    for token, value in lp.top_logprobs[0].items():  # the alternative drifts, as above
+        assert abs(value - ref.top_logprobs[0][token]) < 0.3
 
 
 def test_logit_bias_bans_and_forces_in_the_mlx_sampler():

@@ -116,7 +116,7 @@ def bench_models(
     )
     note = (
         f"ctx={ctx}, one slot; each load in a fresh process. Weights are mmapped, so RSS grows"
-        " as pages are touched; the estimate (file + f16 KV cache) is what the memory budget"
+        " as pages are touched; the estimate (file + KV cache: q8_0 keys, f16 values) is what the memory budget"
         " counts."
     )
     typer.echo(body)

@@ -87,6 +87,20 @@ class ContextConfig:
     n_batch: int = 512
     n_threads: int | None = None
     flash_attn: int = -1  # llama.cpp's flash_attn_type: -1 auto, 0 off, 1 on
+    # Keys in q8_0, values in f16: see KV_TYPES. "f16" keys bring back llama.cpp's fastest
+    # attention kernels, and with them batch-dependent output.
+    cache_type_k: str = "q8_0"
+
+
+# With equal K and V types in f16, llama.cpp's CPU flash attention picks a kernel per batch:
+# a tiled one when a batch holds 64+ tokens and one that splits the cells across threads when
+# it holds a single token; each rounds differently, and this model turns a last-bit change in
+# attention into logits up to 1.3 apart. So a prompt's output would depend on what else shared
+# its steps and on the thread count. Keys in q8_0 (values in f16) leave only the one kernel
+# that walks a sequence's cells in order, whatever the batch: measured bit-identical logits
+# alone, batched, chunked, on 1 or 2 threads, and 25% less KV memory; prompts prefill 5-7%
+# slower at 150 tokens and ~25% at 1,500 (docs/determinism.md).
+KV_TYPES = {"f16": ll.GGML_TYPE_F16, "q8_0": ll.GGML_TYPE_Q8_0}
 
 
 def check_loadable(path: str | os.PathLike[str]) -> None:
@@ -250,6 +264,8 @@ class LlamaContext:
         self.threads = threads
         params.no_perf = True
         params.flash_attn_type = config.flash_attn
+        params.type_k = KV_TYPES[config.cache_type_k]
+        params.type_v = ll.GGML_TYPE_F16
         # One cache for all slots: a slot may use the whole context, and sequences can share a
         # cached prefix by copying cell tags (llama_memory_seq_cp) instead of recomputing it.
         params.kv_unified = True

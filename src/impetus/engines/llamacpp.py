@@ -23,6 +23,7 @@ class LlamaCppEngine:
         ctx: int | None = None,
         parallel: int = 8,
         threads: int | None = None,
+        cache_type_k: str = "q8_0",
         max_waiting: int = 64,
         model_id: str | None = None,
     ) -> None:
@@ -33,9 +34,10 @@ class LlamaCppEngine:
             # Default KV size: the model's context, capped at 4096 cells so the default model
             # stays within the idle-memory budget; --ctx raises it.
             n_ctx = ctx or min(train_ctx, 4096)
-            self.context = LlamaContext(
-                self.model, ContextConfig(n_ctx=n_ctx, n_seq_max=parallel, n_threads=threads)
+            config = ContextConfig(
+                n_ctx=n_ctx, n_seq_max=parallel, n_threads=threads, cache_type_k=cache_type_k
             )
+            self.context = LlamaContext(self.model, config)
         except Exception:
             self.model.close()
             raise

@@ -47,8 +47,12 @@ def parse_keep_alive(value: str | float | int | None) -> float | None:
     return None if seconds < 0 else seconds
 
 
-def estimate_memory(path: Path, n_ctx: int | None) -> int:
-    """Weights (mmapped, counted in full) plus an f16 KV cache for `n_ctx` cells."""
+# Bytes per element of a cached key: q8_0 stores 32 values in 34 bytes. Values are f16.
+_KEY_BYTES = {"q8_0": 34 / 32, "f16": 2.0}
+
+
+def estimate_memory(path: Path, n_ctx: int | None, cache_type_k: str = "q8_0") -> int:
+    """Weights (mmapped, counted in full) plus the KV cache for `n_ctx` cells."""
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
     size = path.stat().st_size
@@ -72,7 +76,7 @@ def estimate_memory(path: Path, n_ctx: int | None) -> int:
     k = num("attention.key_length", head_dim)
     v = num("attention.value_length", head_dim)
     cells = n_ctx or min(info.context_length or 4096, 4096)
-    return size + cells * n_layer * n_head_kv * (k + v) * 2
+    return size + int(cells * n_layer * n_head_kv * (k * _KEY_BYTES[cache_type_k] + v * 2))
 
 
 @dataclass
@@ -203,7 +207,7 @@ class ModelManager:
     def load_sync(self, rec: ModelRecord, *, pin: bool = False) -> Loaded:
         """Load on the calling thread (start-up's default model); no eviction."""
         t0 = time.perf_counter()
-        memory = estimate_memory(Path(rec.path), self._n_ctx())
+        memory = estimate_memory(Path(rec.path), self._n_ctx(), self.settings.cache_type_k)
         engine = self._loader(Path(rec.path), self.settings, rec.name)
         entry = self._register(rec, engine, time.perf_counter() - t0, memory, pin, None)
         if pin:
@@ -266,7 +270,9 @@ class ModelManager:
 
     async def _load_new(self, rec: ModelRecord, keep_alive: float | None, pin: bool) -> Loaded:
         path = Path(rec.path)
-        memory = await asyncio.to_thread(estimate_memory, path, self._n_ctx())
+        memory = await asyncio.to_thread(
+            estimate_memory, path, self._n_ctx(), self.settings.cache_type_k
+        )
         await self._make_room(memory, rec.name)
         t0 = time.perf_counter()
         try:

@@ -60,6 +60,7 @@ def load_engine(path: Path, s: Settings, model_id: str | None = None):
         ctx=s.ctx,
         parallel=s.parallel,
         threads=s.threads,
+        cache_type_k=s.cache_type_k,
         max_waiting=s.queue_size,
         model_id=model_id,
     )
