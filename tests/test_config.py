@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from impetus.config import Settings, is_loopback_host
@@ -59,6 +61,11 @@ def test_cli_version_and_help():
     )
     assert out.returncode == 0 and out.stdout.strip() == f"impetus {__version__}"
     out = subprocess.run(
-        [sys.executable, "-m", "impetus", "serve", "--help"], capture_output=True, text=True
+        [sys.executable, "-m", "impetus", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert "--api-key" in out.stdout and "--ctx" in out.stdout
+    # Rich markup must not swallow the "[default: ...]" part of a help text.
+    assert "[default: 8080]" in out.stdout and "[default: 8]" in out.stdout

@@ -68,25 +68,29 @@ def _has_dashboard_keys(settings: Settings) -> bool:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Address to bind [default: 127.0.0.1].")] = None,
-    port: Annotated[int | None, typer.Option(help="Port [default: 8080].")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to bind \\[default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port \\[default: 8080].")] = None,
     model: Annotated[
-        str | None, typer.Option(help="GGUF path or model name [default: bundled SmolLM2].")
+        str | None, typer.Option(help="GGUF path or model name \\[default: bundled SmolLM2].")
     ] = None,
     ctx: Annotated[
         int | None,
-        typer.Option(help="KV cache tokens shared by all slots [default: model's, ≤4096]."),
+        typer.Option(help="KV cache tokens shared by all slots \\[default: model's, ≤4096]."),
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads [default: cores].")] = None,
-    parallel: Annotated[int | None, typer.Option(help="Concurrent sequences [default: 8].")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads \\[default: cores].")] = None,
+    parallel: Annotated[
+        int | None, typer.Option(help="Concurrent sequences \\[default: 8].")
+    ] = None,
     cache_type_k: Annotated[
         str | None,
         typer.Option(
-            help="KV key type, q8_0 or f16 [default: q8_0: output independent of batching]."
+            help="KV key type, q8_0 or f16 \\[default: q8_0: output independent of batching]."
         ),
     ] = None,
     engine: Annotated[
-        str | None, typer.Option(help="auto, llama.cpp or mlx [default: auto].")
+        str | None, typer.Option(help="auto, llama.cpp or mlx \\[default: auto].")
     ] = None,
     api_key: Annotated[
         list[str] | None,

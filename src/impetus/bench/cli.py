@@ -15,7 +15,7 @@ bench_app = typer.Typer(
 )
 
 OutOpt = Annotated[Path, typer.Option("--out", help="Markdown file to update.")]
-ModelOpt = Annotated[str | None, typer.Option(help="GGUF path [default: bundled model].")]
+ModelOpt = Annotated[str | None, typer.Option(help="GGUF path \\[default: bundled model].")]
 
 
 def _model(model: str | None) -> Path:

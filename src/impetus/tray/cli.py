@@ -66,10 +66,10 @@ def build_controller(settings, *, use_service: bool = False):
 
 
 def tray(
-    port: Annotated[int | None, typer.Option(help="Server port [default: 8080].")] = None,
-    host: Annotated[str | None, typer.Option(help="Server address [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Server port \\[default: 8080].")] = None,
+    host: Annotated[str | None, typer.Option(help="Server address \\[default: 127.0.0.1].")] = None,
     model: Annotated[
-        str | None, typer.Option(help="Model for a server the tray starts [default: bundled].")
+        str | None, typer.Option(help="Model for a server the tray starts \\[default: bundled].")
     ] = None,
     start: Annotated[
         bool, typer.Option(help="Start a server at launch unless one is already running.")
@@ -113,8 +113,10 @@ def tray(
 
 @service_app.command()
 def install(
-    port: Annotated[int | None, typer.Option(help="Server port [default: from settings].")] = None,
-    model: Annotated[str | None, typer.Option(help="Model [default: from settings].")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Server port \\[default: from settings].")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model \\[default: from settings].")] = None,
     tray: Annotated[bool, typer.Option(help="Also start the tray icon at login.")] = False,
     now: Annotated[bool, typer.Option(help="Enable and start it now.")] = True,
 ) -> None:
