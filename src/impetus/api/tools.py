@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import impetus.engines.llama_ctypes  # noqa: F401  (stand-in package first: no high-level import)
+from impetus.api.schema_grammar import SchemaConverter
 from impetus.server.errors import ApiError
 
 _gbnf = importlib.import_module("llama_cpp.llama_grammar")
@@ -68,7 +69,7 @@ class Plan:
 
 # -- grammars ------------------------------------------------------------------------------------
 def _converter():
-    return _gbnf.SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    return SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
 
 
 def _visit(conv, schema: Any, name: str, what: str) -> str:
