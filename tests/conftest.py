@@ -98,6 +98,18 @@ class ServerProcess:
     def log(self) -> str:
         return Path(self._log.name).read_text(errors="replace")
 
+    def __enter__(self) -> ServerProcess:
+        """Ready to serve; stopped on leaving (or if it never gets ready)."""
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -111,12 +123,8 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[ServerProcess]:
-    srv = ServerProcess()
-    try:
-        srv.wait_ready()
+    with ServerProcess() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 @pytest.fixture

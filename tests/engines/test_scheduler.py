@@ -51,12 +51,8 @@ def _texts(replies: list[dict]) -> list[str]:
 def own_server():
     """A server whose KV cache these tests may empty. Output is independent of batching only
     for the same cell order (docs/determinism.md), so each run starts from an empty cache."""
-    srv = ServerProcess()
-    try:
-        srv.wait_ready()
+    with ServerProcess() as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def _empty_cache(url: str) -> None:
@@ -145,12 +141,8 @@ def test_metrics_report_the_serving_state(client):
 @pytest.fixture(scope="module")
 def tiny_server():
     """One slot, a wait queue of one: the easiest place to overflow."""
-    srv = ServerProcess("--parallel", "1", env={"IMPETUS_QUEUE_SIZE": "1"})
-    try:
-        srv.wait_ready()
+    with ServerProcess("--parallel", "1", env={"IMPETUS_QUEUE_SIZE": "1"}) as srv:
         yield srv
-    finally:
-        srv.stop()
 
 
 def test_overfull_queue_gets_429_and_the_server_stays_healthy(tiny_server):

@@ -14,18 +14,14 @@ The generated format is Hermes-style, the one most tool-trained models already e
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-import impetus.engines.llama_ctypes  # noqa: F401  (stand-in package first: no high-level import)
 from impetus.api.schema_grammar import SchemaConverter
 from impetus.server.errors import ApiError
-
-_gbnf = importlib.import_module("llama_cpp.llama_grammar")
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _CALL_RE = re.compile(re.escape(OPEN) + r"\s*(.*?)\s*" + re.escape(CLOSE), re.S)
