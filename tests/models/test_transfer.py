@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
 import pytest
 
-from impetus.models.transfer import CancelToken, PullCancelled, RemoteFile, download
+from impetus.models.transfer import CancelToken, PullCancelled, RemoteFile, abort_hook, download
 from tests.models.fake_hub import FakeHub
 
 
@@ -52,6 +53,35 @@ def test_cancel_interrupts_a_read_blocked_on_a_stalled_server(tmp_path):
         assert (tmp_path / "w.partial").stat().st_size == 1024  # kept for a resume
     finally:
         hub.stop()
+
+
+def test_an_aborted_socket_resets_the_server_even_after_its_queue_is_drained():
+    """The server's write must fail once we abort, even if our reader empties the queue first.
+
+    With shutdown() alone, the last read drains what the kernel queued, the close sends no
+    reset, and a server that filled our window stays blocked writing (seen under load).
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    failed = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        try:
+            while True:
+                conn.send(b"x" * 65536)
+        except OSError:
+            failed.set()
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = socket.create_connection(listener.getsockname())
+    client.recv(1000)
+    time.sleep(0.5)  # the server fills every buffer and blocks in send()
+    abort_hook(client)()
+    while client.recv(65536):  # what a reader woken by the shutdown does
+        pass
+    client.close()
+    assert failed.wait(3), "the server is still blocked writing to a connection we left"
+    listener.close()
 
 
 def test_a_cancelled_token_stops_before_connecting(tmp_path):

@@ -8,7 +8,7 @@ kept in git, and the size always.
 
 Cancellation has to be prompt even when the server stalls mid-body: a flag checked per block
 stops a flowing transfer, and `shutdown()` on the socket wakes a read blocked in another thread
-(closing the file descriptor would not).
+(closing the file descriptor would not); see `abort_hook`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import ipaddress
 import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -149,10 +150,20 @@ def _socket_of(resp: httpx.Response) -> socket.socket | None:
         return None
 
 
-def _shutdown(sock: socket.socket | None) -> Callable[[], None]:
+def abort_hook(sock: socket.socket | None) -> Callable[[], None]:
+    """What a cancel does to the socket of a transfer another thread is reading.
+
+    `shutdown()` wakes that thread's blocked read. It is not enough on its own: a read after it
+    still returns what the kernel had queued, and a socket closed with nothing left to read
+    goes quietly to FIN-WAIT-2 while still advertising the zero window a slow reader left,
+    so the server's write blocks for good (seen on a loaded machine). A zero linger makes the
+    close a reset, which the server sees at once.
+    """
+
     def abort() -> None:
         if sock is not None:
             with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 sock.shutdown(socket.SHUT_RDWR)
 
     return abort
@@ -209,7 +220,7 @@ def download(
                     timeout=30,
                     trust_env=trust_env,
                 ) as resp,
-                cancel.hook(_shutdown(_socket_of(resp))),
+                cancel.hook(abort_hook(_socket_of(resp))),
                 partial.open("ab") as out,
             ):
                 if resp.status_code == 416 and size is not None and have == size:
