@@ -11,8 +11,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # llama-cpp-python compiles llama.cpp (4-7 minutes on 2 cores) the first time; pip caches the wheel.
+# On x86-64 it is built without llama.cpp's AMX kernels: -march=native turns them on for a Xeon
+# with AMX, where they crash with SIGILL (llama.cpp PR #26954). The bench's llama-server too.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+endif
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	CFLAGS="$(NO_AMX) $(CFLAGS)" CXXFLAGS="$(NO_AMX) $(CXXFLAGS)" $(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/impetus setup
 	touch $(STAMP)
 

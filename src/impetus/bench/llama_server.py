@@ -8,6 +8,7 @@ user cache dir, outside the repository.
 from __future__ import annotations
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,15 @@ def cache_dir() -> Path:
 
 def binary_path() -> Path:
     return cache_dir() / "llama-server"
+
+
+def _no_amx() -> list[str]:
+    """Build as `make install` builds llama-cpp-python: without the AMX kernels that
+    -march=native enables on a Xeon with AMX, where they crash (llama.cpp PR #26954)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return []
+    flags = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+    return [f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_CXX_FLAGS={flags}"]
 
 
 def ensure_built(log=print) -> Path:
@@ -82,6 +92,7 @@ def ensure_built(log=print) -> Path:
                 "-DLLAMA_CURL=OFF",
                 "-DLLAMA_OPENSSL=OFF",
                 "-DBUILD_SHARED_LIBS=OFF",
+                *_no_amx(),
             ],
             check=True,
             stdout=subprocess.DEVNULL,

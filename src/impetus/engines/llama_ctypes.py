@@ -76,6 +76,15 @@ def _init_backend(verbose: bool) -> None:
         _backend_ready = True
 
 
+def uses_amx() -> bool:
+    """Whether this llama.cpp was built with its AMX matmul kernels (a -march=native build on
+    a Xeon with AMX). Those kernels crash with SIGILL on such machines under Linux's per-thread
+    XFD permission (llama.cpp PR #26954, open); `make install` builds without them, and a wheel
+    that has them (an older build in pip's cache) gets its model loaded without the AMX buffer
+    type, the only way in to those kernels."""
+    return b"AMX_INT8 = 1" in ll.llama_print_system_info()
+
+
 class ModelLoadError(ValueError):  # a bad or unsupported file: a 4xx, not a 500
     pass
 
@@ -142,6 +151,8 @@ class LlamaModel:
                 raise ModelLoadError(f"{path.name} is not a GGUF file")
         _init_backend(verbose)
         params = ll.llama_model_default_params()  # mmap is the default: pages load on use
+        if uses_amx():
+            params.use_extra_bufts = False
         overrides = dict(overrides or {})
         kvo = (ll.llama_model_kv_override * (len(overrides) + 1))()  # zeroed sentinel at the end
         for i, (key, value) in enumerate(overrides.items()):
