@@ -182,3 +182,11 @@ def test_client_raises_response_error(oll):
     with pytest.raises(ollama.ResponseError) as info:
         oll.chat(model="nope", messages=CAPITAL)
     assert info.value.status_code == 404
+
+
+def test_a_stream_event_with_a_unicode_line_break_reaches_the_sdk_whole(oll):
+    """The ollama SDK reads NDJSON with httpx's iter_lines, which splits on U+2028: an event
+    carrying one (here the error naming a bad model) must arrive as one line."""
+    with pytest.raises(ollama.ResponseError) as err:
+        list(oll.pull("bad\u2028name", stream=True))
+    assert "bad\u2028name" in str(err.value)

@@ -55,3 +55,20 @@ def test_completion_echo_and_token_prompt(openai_client, client):
     assert by_ids["usage"]["prompt_tokens"] == by_text.usage.prompt_tokens == len(ids)
     assert by_ids["usage"]["prompt_tokens_details"]["cached_tokens"] >= len(ids) - 1
     assert by_ids["choices"][0]["text"] == by_text.choices[0].text
+
+
+def test_stream_chunks_survive_clients_that_split_lines_on_unicode_breaks(client):
+    """U+2028, U+2029 and U+0085 in streamed text are escaped inside the JSON: httpx's
+    iter_lines (and str.splitlines) split on them, and would cut a chunk in two."""
+    prompt = "one\u2028two\u2029three\x85four"
+    with client.stream(
+        "POST",
+        "/v1/completions",
+        json={"prompt": prompt, "max_tokens": 3, "echo": True, "stream": True},
+    ) as r:
+        lines = [line for line in r.iter_lines() if line.startswith("data: {")]
+    import json
+
+    chunks = [json.loads(line[6:]) for line in lines]  # each line is one whole JSON object
+    text = "".join(c["choices"][0]["text"] for c in chunks if c.get("choices"))
+    assert text.startswith(prompt)

@@ -33,6 +33,20 @@ def event(data: str) -> str:
     return f"data: {data}\n\n"
 
 
+def escape_line_breaks(chunk: str) -> str:
+    """Escape the line breaks JSON leaves raw but line splitters honour.
+
+    `json.dumps(..., ensure_ascii=False)` writes U+2028, U+2029 and U+0085 as they are, and
+    httpx's `iter_lines` (what the ollama SDK reads NDJSON with) and `str.splitlines` split on
+    them: a token carrying one cut its chunk's JSON in two (a bench client crashed on it). They
+    can only occur inside JSON strings, where the escape means the same character.
+    """
+    if "\u2028" in chunk or "\u2029" in chunk or "\x85" in chunk:
+        chunk = chunk.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+        chunk = chunk.replace("\x85", "\\u0085")
+    return chunk
+
+
 class EventStreamResponse(Response):
     # A Response subclass only so FastAPI passes it through untouched; __call__ is our own.
     def __init__(
@@ -59,9 +73,8 @@ class EventStreamResponse(Response):
         watcher = asyncio.create_task(self._watch(receive))
         try:
             async for chunk in self.chunks:
-                await send(
-                    {"type": "http.response.body", "body": chunk.encode(), "more_body": True}
-                )
+                body = escape_line_breaks(chunk).encode()
+                await send({"type": "http.response.body", "body": body, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             self.on_disconnect()  # the client went away mid-write
