@@ -10,6 +10,7 @@ import asyncio
 import json
 import statistics
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 
 import httpx
@@ -46,6 +47,19 @@ WORDS = [
 def prompt_words(i: int, n: int) -> str:
     body = " ".join(WORDS[(i * 5 + k) % len(WORDS)] for k in range(n))
     return f"Request {i}. Continue this list with more words, one per line: {body}"
+
+
+async def sse_lines(resp: httpx.Response) -> AsyncIterator[str]:
+    """The response's lines as SSE splits them: at LF (and CRLF). httpx's `aiter_lines` also
+    splits at U+2028, U+2029 and U+0085, which llama-server leaves raw inside its JSON, and
+    a token carrying one broke a chunk in two (the bench crashed on it)."""
+    rest = ""
+    async for text in resp.aiter_text():
+        *lines, rest = (rest + text).split("\n")
+        for line in lines:
+            yield line.removesuffix("\r")
+    if rest:
+        yield rest
 
 
 @dataclass
@@ -105,7 +119,7 @@ async def _one(
     async with client.stream("POST", url + "/v1/chat/completions", json=payload) as resp:
         if resp.status_code != 200:
             raise RuntimeError(f"HTTP {resp.status_code}: {(await resp.aread())[:200]!r}")
-        async for line in resp.aiter_lines():
+        async for line in sse_lines(resp):
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from impetus.bench.llama_server import LlamaServer
-from impetus.bench.load import LoadResult, percentile, prompt_words, run_load
+from impetus.bench.load import LoadResult, percentile, prompt_words, run_load, sse_lines
 from impetus.bench.raw import raw_closed_loop, raw_decode
 from impetus.bench.report import table
 from impetus.bench.startup import _free_port
@@ -139,7 +139,7 @@ async def _long_prompt_during_streams(url: str, bias: dict[str, float] | None = 
         }
         last = None
         async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
-            async for line in r.aiter_lines():
+            async for line in sse_lines(r):
                 if _has_content(line):
                     now = time.perf_counter()
                     if last is not None:
@@ -156,7 +156,7 @@ async def _long_prompt_during_streams(url: str, bias: dict[str, float] | None = 
         }
         window["start"] = time.perf_counter()
         async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
-            async for line in r.aiter_lines():
+            async for line in sse_lines(r):
                 if "first" not in window and _has_content(line):
                     window["first"] = time.perf_counter()
                 if '"prompt_tokens"' in line and '"choices":[]' in line.replace(" ", ""):
