@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.conftest import MODEL_ID
 
 PROMPT = "The quick brown fox"
@@ -67,8 +69,6 @@ def test_stream_chunks_survive_clients_that_split_lines_on_unicode_breaks(client
         json={"prompt": prompt, "max_tokens": 3, "echo": True, "stream": True},
     ) as r:
         lines = [line for line in r.iter_lines() if line.startswith("data: {")]
-    import json
-
     chunks = [json.loads(line[6:]) for line in lines]  # each line is one whole JSON object
     text = "".join(c["choices"][0]["text"] for c in chunks if c.get("choices"))
     assert text.startswith(prompt)

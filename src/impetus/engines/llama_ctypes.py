@@ -8,6 +8,7 @@ wraps tokenization, metadata and batches. Only the scheduler thread calls into a
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib
 import importlib.util
 import os
@@ -76,6 +77,7 @@ def _init_backend(verbose: bool) -> None:
         _backend_ready = True
 
 
+@functools.cache  # the build does not change while the process runs; asked at every load
 def uses_amx() -> bool:
     """Whether this llama.cpp was built with its AMX matmul kernels (a -march=native build on
     a Xeon with AMX). Those kernels crash with SIGILL on such machines under Linux's per-thread
