@@ -1,4 +1,4 @@
-"""The bench's SSE reader: lines split where SSE splits them, whatever the chunking."""
+"""The bench's load generator: its SSE reader, and a run against the real server."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import httpx
 
-from impetus.bench.load import sse_lines
+from impetus.bench.load import run_load, sse_lines
 
 
 def test_sse_lines_split_only_at_line_feeds():
@@ -27,3 +27,15 @@ def test_sse_lines_split_only_at_line_feeds():
     expected = ['data: {"t":"a\u2028b\x85c"}', "", 'data: {"t":"d\u2029e"}', "", "data: [DONE]"]
     for step in (1, 3, 7, len(body)):
         assert asyncio.run(read(step)) == expected
+
+
+def test_a_load_run_counts_every_token_and_the_clients_own_cpu(server):
+    result = asyncio.run(
+        run_load(server.url, "default", concurrency=2, requests=3, max_tokens=8, prompts=["Hi"])
+    )
+    assert result.errors == 0, result.first_error
+    assert result.completion_tokens == 3 * 8  # ignore_eos: every request runs to max_tokens
+    assert result.decode_tok_s > 0
+    assert result.ttft_p50_ms <= result.ttft_p95_ms
+    # The generator's CPU per token is measured, not assumed: positive and far below a second.
+    assert 0 < result.client_cpu_ms_per_token < 1000

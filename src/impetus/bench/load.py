@@ -84,6 +84,8 @@ class LoadResult:
     itl_p99_ms: float
     decode_tok_s: float  # per stream, after its first token (what "decode speed" means)
     first_error: str | None = None
+    # This process's CPU per completion token: the load generator competes for the cores.
+    client_cpu_ms_per_token: float = float("nan")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -168,8 +170,10 @@ async def run_load(
                     errors.append(repr(exc))
 
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
     tokens = sum(r.tokens for r in results)
     ttfts = [r.ttft * 1000 for r in results]
     gaps = [g * 1000 for r in results for g in r.gaps]
@@ -190,4 +194,5 @@ async def run_load(
         if results
         else 0.0,
         first_error=errors[0] if errors else None,
+        client_cpu_ms_per_token=round(cpu * 1000 / tokens, 3) if tokens else float("nan"),
     )
