@@ -47,6 +47,18 @@ def test_a_collapsed_step_drops_to_one_thread_then_probes_with_backoff():
     assert gov.observe(1, 10.5) is None and gov.current == 2  # quiet again: stays
 
 
+def test_moderately_slow_steps_need_three_in_a_row_and_a_collapse_two():
+    gov = ThreadGovernor(2, clock=Clock())
+    gov.observe(1, 10.0)
+    assert gov.observe(1, 30.0) is None and gov.observe(1, 30.0) is None  # 3x: a noisy VM
+    assert gov.observe(1, 10.0) is None  # the run is broken: still two threads
+    assert gov.observe(1, 30.0) is None and gov.observe(1, 30.0) is None
+    assert gov.observe(1, 30.0) == 1 and gov.switches == 1  # the third in a row is contention
+    collapse = ThreadGovernor(2, clock=Clock())
+    collapse.observe(1, 10.0)
+    assert collapse.observe(1, 90.0) is None and collapse.observe(1, 90.0) == 1  # 9x: two do
+
+
 def test_a_probe_slower_than_one_thread_goes_back():
     clock = Clock()
     gov = ThreadGovernor(2, clock=clock)

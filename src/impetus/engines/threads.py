@@ -8,8 +8,11 @@ the same conditions. So a laptop that compiles something while the user chats wo
 cliff. One thread has no barriers to wait at.
 
 The governor watches decode-only steps (their cost depends only on the number of rows). Two steps
-in a row 2.5x slower than the same shape's quiet time mean contention (one slow step is jitter:
-a page fault, a GC pause): drop to one thread. Beside two busy processes in-process decode ran
+in a row 8x slower than the same shape's quiet time (the collapse), or three in a row 2.5x slower,
+mean contention (one slow step is jitter: a page fault, a GC pause): drop to one thread. Three,
+not two, for the milder case: on a noisy VM two 2.5x steps in a row happened with nothing else
+running, and the needless drop cost a single stream up to 40% for the whole back-off (measured
+in `impetus bench serving`'s single-stream rounds, 2026-12-02). Beside two busy processes in-process decode ran
 3-4x slower with two threads, so 2.5x is where one thread starts to win.
 After a back-off it probes the full count again; a probe step slower than one thread was sends
 it back, with the back-off doubled.
@@ -27,8 +30,10 @@ class ThreadGovernor:
         full: int,
         *,
         slow_factor: float = 2.5,
+        severe_factor: float = 8.0,
         min_slow_ms: float = 20.0,
-        slow_in_a_row: int = 2,
+        slow_in_a_row: int = 3,
+        severe_in_a_row: int = 2,
         first_backoff_s: float = 2.0,
         max_backoff_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
@@ -39,7 +44,10 @@ class ThreadGovernor:
         self.slow_factor = slow_factor
         self.min_slow_ms = min_slow_ms
         self.slow_in_a_row = slow_in_a_row
+        self.severe_factor = severe_factor
+        self.severe_in_a_row = severe_in_a_row
         self._slow_run = 0
+        self._severe_run = 0
         self.first_backoff_s = first_backoff_s
         self.max_backoff_s = max_backoff_s
         self._clock = clock
@@ -64,6 +72,7 @@ class ThreadGovernor:
         quiet = self._quiet.get(rows)
         single = self._single.get(rows)
         slow = quiet is not None and elapsed_ms > max(self.slow_factor * quiet, self.min_slow_ms)
+        severe = slow and elapsed_ms > self.severe_factor * quiet
         if self._probing:
             slow = slow or (single is not None and elapsed_ms > single)
             if not slow:
@@ -71,8 +80,9 @@ class ThreadGovernor:
             else:
                 self._slow_run = self.slow_in_a_row  # a failed probe needs no second opinion
         self._slow_run = self._slow_run + 1 if slow else 0
-        if self._slow_run >= self.slow_in_a_row:
-            self._slow_run = 0
+        self._severe_run = self._severe_run + 1 if severe else 0
+        if self._slow_run >= self.slow_in_a_row or self._severe_run >= self.severe_in_a_row:
+            self._slow_run = self._severe_run = 0
             if self._probing:
                 self._backoff = min(2 * self._backoff, self.max_backoff_s)
             self._probing = False
