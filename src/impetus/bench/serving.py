@@ -331,40 +331,33 @@ def render(res: ServingResult, plot_path: Path | None) -> str:
         rows,
     )
     rounds = res.single_rounds
-    ratios = [imp / raw for raw, imp, _ in rounds]
-    ls_ratios = [theirs / raw for raw, _, theirs in rounds]
-    lone_ratios = [ttft / raw for raw, ttft in res.lone_rounds]
+    raws = [raw for raw, _, _ in rounds]
     single = table(
         ["single stream", "server", "raw llama.cpp", "ratio", "target"],
         [
-            [
+            _rounds_row(
                 f"Impetus decode tok/s (after first token), median of {len(rounds)} alternating"
                 " rounds",
-                statistics.median(imp for _, imp, _ in rounds),
-                statistics.median(raw for raw, _, _ in rounds),
-                f"{statistics.median(ratios):.3f} (rounds: "
-                + ", ".join(f"{r:.3f}" for r in ratios)
-                + ")",
+                [imp for _, imp, _ in rounds],
+                raws,
+                3,
                 "≥ 0.95",
-            ],
-            [
+            ),
+            _rounds_row(
                 "llama-server decode tok/s, the same rounds",
-                statistics.median(theirs for _, _, theirs in rounds),
-                statistics.median(raw for raw, _, _ in rounds),
-                f"{statistics.median(ls_ratios):.3f} (rounds: "
-                + ", ".join(f"{r:.3f}" for r in ls_ratios)
-                + ")",
+                [theirs for _, _, theirs in rounds],
+                raws,
+                3,
                 "",
-            ],
-            [
-                f"first token, lone request (ms), median of {len(lone_ratios)} alternating rounds",
-                statistics.median(t for _, t in res.lone_rounds),
-                statistics.median(r for r, _ in res.lone_rounds),
-                f"{statistics.median(lone_ratios):.2f} (rounds: "
-                + ", ".join(f"{r:.2f}" for r in lone_ratios)
-                + ")",
+            ),
+            _rounds_row(
+                f"first token, lone request (ms), median of {len(res.lone_rounds)} alternating"
+                " rounds",
+                [t for _, t in res.lone_rounds],
+                [r for r, _ in res.lone_rounds],
+                2,
                 "≤ 1.10",
-            ],
+            ),
         ],
     )
     lp = res.long_prompt
@@ -455,6 +448,22 @@ def render(res: ServingResult, plot_path: Path | None) -> str:
     if plot_path is not None:
         parts += ["", f"![serving]({plot_path.as_posix()})"]
     return "\n".join(parts)
+
+
+def _rounds_row(
+    label: str, served: list[float], raw: list[float], digits: int, target: str
+) -> list:
+    """A table row for interleaved rounds: both medians and the median of the per-round ratios
+    (each round's ratio compares two runs minutes apart at most, so drift cancels)."""
+    ratios = [s / r for s, r in zip(served, raw, strict=True)]
+    shown = ", ".join(f"{x:.{digits}f}" for x in ratios)
+    return [
+        label,
+        statistics.median(served),
+        statistics.median(raw),
+        f"{statistics.median(ratios):.{digits}f} (rounds: {shown})",
+        target,
+    ]
 
 
 def _plot(res: ServingResult, path: Path) -> None:

@@ -30,6 +30,27 @@ def check_grammar(vocab: object, grammar: str) -> None:
     ll.llama_sampler_free(grammar_sampler(vocab, grammar))
 
 
+def _has_penalties(params: SamplingParams) -> bool:
+    return bool(
+        params.presence_penalty
+        or params.frequency_penalty
+        or params.repeat_penalty not in (0.0, 1.0)
+    )
+
+
+def _temperature_only(params: SamplingParams) -> bool:
+    """Sampled at a temperature with nothing else shaping the distribution."""
+    return not (
+        params.greedy
+        or params.grammar is not None
+        or params.logit_bias
+        or _has_penalties(params)
+        or params.top_k > 0
+        or params.top_p < 1.0
+        or params.min_p > 0.0
+    )
+
+
 class Sampler:
     """The chain for one sequence. A grammar, when given, comes first: conceptually every
     later sampler sees only the tokens it allows. (In practice the chain's pick is checked
@@ -38,10 +59,16 @@ class Sampler:
     every step would cost more than the decode.)"""
 
     def __init__(self, params: SamplingParams, n_vocab: int, vocab: object = None) -> None:
+        self.grammar = None
+        self.ptr = None
+        self._plain: TemperatureSampler | None = None
+        seed = params.seed if params.seed is not None else random.getrandbits(32)
+        if _temperature_only(params):
+            # The OpenAI default: sampled in numpy (see TemperatureSampler), no chain needed.
+            self._plain = TemperatureSampler(params.temperature, seed, n_vocab)
+            return
         chain_params = ll.llama_sampler_chain_default_params()
         chain_params.no_perf = True
-        self.grammar = None
-        self._plain: TemperatureSampler | None = None
         self.ptr = ll.llama_sampler_chain_init(chain_params)
         add = lambda s: ll.llama_sampler_chain_add(self.ptr, s)  # noqa: E731
         if params.grammar is not None:
@@ -57,7 +84,7 @@ class Sampler:
                 *(ll.llama_logit_bias(t, b) for t, b in params.logit_bias)
             )
             add(ll.llama_sampler_init_logit_bias(n_vocab, n, biases))
-        if self._has_penalties(params):
+        if _has_penalties(params):
             add(
                 ll.llama_sampler_init_penalties(
                     n_vocab,
@@ -70,12 +97,6 @@ class Sampler:
         if params.greedy:
             add(ll.llama_sampler_init_greedy())
             return
-        seed = params.seed if params.seed is not None else random.getrandbits(32)
-        if not (params.grammar or params.logit_bias or self._has_penalties(params)) and (
-            params.top_k <= 0 and params.top_p >= 1.0 and params.min_p <= 0.0
-        ):
-            # The OpenAI default (temperature alone): sampled in numpy, see TemperatureSampler.
-            self._plain = TemperatureSampler(params.temperature, seed, n_vocab)
         if params.top_k > 0:
             add(ll.llama_sampler_init_top_k(params.top_k))
         if params.top_p < 1.0:
@@ -84,14 +105,6 @@ class Sampler:
             add(ll.llama_sampler_init_min_p(params.min_p, 1))
         add(ll.llama_sampler_init_temp(params.temperature))
         add(ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-
-    @staticmethod
-    def _has_penalties(params: SamplingParams) -> bool:
-        return bool(
-            params.presence_penalty
-            or params.frequency_penalty
-            or params.repeat_penalty not in (0.0, 1.0)
-        )
 
     def sample(self, ctx_ptr: object, index: int) -> int:
         """Sample (and accept) the next token from batch output `index`."""

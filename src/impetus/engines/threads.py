@@ -12,8 +12,8 @@ in a row 8x slower than the same shape's quiet time (the collapse), or three in 
 mean contention (one slow step is jitter: a page fault, a GC pause): drop to one thread. Three,
 not two, for the milder case: on a noisy VM two 2.5x steps in a row happened with nothing else
 running, and the needless drop cost a single stream up to 40% for the whole back-off (measured
-in `impetus bench serving`'s single-stream rounds, 2026-12-02). Beside two busy processes in-process decode ran
-3-4x slower with two threads, so 2.5x is where one thread starts to win.
+in `impetus bench serving`'s single-stream rounds, 2026-12-02). Beside two busy processes
+in-process decode ran 3-4x slower with two threads, so 2.5x is where one thread starts to win.
 After a back-off it probes the full count again; a probe step slower than one thread was sends
 it back, with the back-off doubled.
 """
