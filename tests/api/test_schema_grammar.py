@@ -58,3 +58,29 @@ def test_schema_bounds_reach_a_grammar_llama_cpp_accepts():
         check_grammar(model.vocab, grammar)
     finally:
         model.close()
+
+
+def test_json_strings_refuse_raw_control_characters():
+    """A raw newline inside a JSON string is invalid JSON: the grammar must never offer it
+    (the Python converter's own `char` rule did, and a sampled one broke json.loads)."""
+    from impetus.engines.llama_ctypes import ll
+    from impetus.engines.sampling import _Candidates, grammar_sampler
+
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    model = LlamaModel(MODEL_PATH)
+    grammar = grammar_sampler(model.vocab, json_schema_grammar(schema))
+    try:
+        for token in model.tokenize('{"city": "Par', add_special=False, parse_special=False):
+            ll.llama_sampler_accept(grammar, token)
+        candidates = _Candidates(model.n_vocab)
+
+        def allowed(text: str) -> bool:
+            (token,) = model.tokenize(text, add_special=False, parse_special=False)
+            return candidates.allows(grammar, token)
+
+        assert allowed("is") and allowed('"')
+        for control in ("\n", "\t", "\r"):
+            assert not allowed(control), repr(control)
+    finally:
+        ll.llama_sampler_free(grammar)
+        model.close()

@@ -77,7 +77,18 @@ def _bounds(schema: dict) -> tuple[int, int]:
     return max(lo, -_LIMIT), min(hi, _LIMIT)
 
 
+# JSON forbids raw control characters inside strings; the Python port's `char` lets them through
+# (a sampled newline inside "city" broke json.loads), so use llama.cpp's C++ rule.
+_JSON_CHAR = _gbnf.BuiltinRule(
+    r'[^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])',
+    [],
+)
+
+
 class SchemaConverter(_gbnf.SchemaConverter):
+    def _add_primitive(self, name: str, rule: Any) -> str:
+        return super()._add_primitive(name, _JSON_CHAR if name == "char" else rule)
+
     def visit(self, schema: Any, name: str) -> str:
         if (
             isinstance(schema, dict)
