@@ -1,4 +1,4 @@
-"""JSON Schema → GBNF, with integer bounds.
+"""JSON Schema → GBNF, with integer bounds and JSON-valid string characters.
 
 llama-cpp-python's converter (a port of llama.cpp's) leaves `minimum`/`maximum` out for integers
 (a TODO in its code), so a strict `{"type": "integer", "maximum": 150}` let the model write 1008.
@@ -86,7 +86,7 @@ _JSON_CHAR = _gbnf.BuiltinRule(
 
 
 class SchemaConverter(_gbnf.SchemaConverter):
-    def _add_primitive(self, name: str, rule: Any) -> str:
+    def _add_primitive(self, name: str, rule: _gbnf.BuiltinRule) -> str:
         return super()._add_primitive(name, _JSON_CHAR if name == "char" else rule)
 
     def visit(self, schema: Any, name: str) -> str:
