@@ -164,6 +164,11 @@ class _LiveCollector:
             ("decode_seconds", "impetus_engine_decode_seconds", "Time inside llama_decode"),
             ("batch_rows", "impetus_engine_batch_rows", "Tokens decoded (prompt + generated)"),
             ("decode_steps", "impetus_engine_steps", "Engine steps"),
+            (
+                "direct_tokens",
+                "impetus_engine_direct_tokens",
+                "Streamed tokens the engine thread wrote to the client itself",
+            ),
             ("thread_drops", "impetus_engine_thread_drops", "Drops to one thread (contention)"),
         ):
             c = CounterMetricFamily(name, doc, labels=["model"])

@@ -127,8 +127,10 @@ async def messages(req: MessagesRequest, request: Request):
     gen = submit(engine, tokens, params, mid, request)
     model = target.name
     if req.stream:
-        source = _stream(gen, request, mid, model, plan.tools_active)
-        return EventStreamResponse(source, on_disconnect=gen.cancel)
+        stream = _MessageStream(gen, request, mid, model, plan.tools_active)
+        # Plain text deltas can go direct once the text block is open (api/sse.py).
+        direct = None if plan.tools_active else (gen, stream.direct_delta)
+        return EventStreamResponse(stream.chunks(), on_disconnect=gen.cancel, direct=direct)
     result = await collect(gen, request)
     text, calls = tools.parse(result.text) if plan.tools_active else (result.text, [])
     content: list[dict] = [{"type": "text", "text": text}] if text or not calls else []
@@ -153,95 +155,108 @@ def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-async def _stream(
-    gen: Generation, request: Request, mid: str, model: str, tools_active: bool
-) -> AsyncIterator[str]:
-    parser = ToolCallStream() if tools_active else None
-    index = -1  # the open content block's index
-    open_kind: str | None = None  # "text", "tool_use" or None
+class _MessageStream:
+    """One streamed message: its content blocks, opened and closed as text and tool calls
+    arrive. The engine thread may ask `direct_delta` for a text delta while `chunks` waits
+    for events (api/sse.py arms it only after a chunk has been written, so `open_kind` is
+    settled by then)."""
 
-    def block_event(name: str, **data) -> str:
-        return _event(name, {"type": name, "index": index, **data})
+    def __init__(
+        self, gen: Generation, request: Request, mid: str, model: str, tools_active: bool
+    ) -> None:
+        self.gen, self.request, self.mid, self.model = gen, request, mid, model
+        self.parser = ToolCallStream() if tools_active else None
+        self.index = -1  # the open content block's index
+        self.open_kind: str | None = None  # "text", "tool_use" or None
 
-    def start(block: dict) -> str:
-        nonlocal index, open_kind
-        out = stop()
-        index += 1
-        open_kind = block["type"]
-        return out + block_event("content_block_start", content_block=block)
+    def block_event(self, name: str, **data) -> str:
+        return _event(name, {"type": name, "index": self.index, **data})
 
-    def stop() -> str:
-        nonlocal open_kind
-        if open_kind is None:
+    def start(self, block: dict) -> str:
+        out = self.stop()
+        self.index += 1
+        self.open_kind = block["type"]
+        return out + self.block_event("content_block_start", content_block=block)
+
+    def stop(self) -> str:
+        if self.open_kind is None:
             return ""
-        open_kind = None
-        return block_event("content_block_stop")
+        self.open_kind = None
+        return self.block_event("content_block_stop")
 
-    def text_out(text: str) -> str:
-        out = "" if open_kind == "text" else start({"type": "text", "text": ""})
-        return out + block_event("content_block_delta", delta={"type": "text_delta", "text": text})
+    def delta(self, text: str) -> str:
+        return self.block_event("content_block_delta", delta={"type": "text_delta", "text": text})
 
-    def render(events: list) -> str:
+    def direct_delta(self, text: str) -> str | None:
+        return self.delta(text) if self.open_kind == "text" else None
+
+    def text_out(self, text: str) -> str:
+        out = "" if self.open_kind == "text" else self.start({"type": "text", "text": ""})
+        return out + self.delta(text)
+
+    def render(self, events: list) -> str:
         out = ""
         for e in events:
             if isinstance(e, Text):
-                out += text_out(e.text)
+                out += self.text_out(e.text)
             elif isinstance(e, CallStart):
                 tid = e.id.replace("call_", "toolu_", 1)
-                out += start({"type": "tool_use", "id": tid, "name": e.name, "input": {}})
+                out += self.start({"type": "tool_use", "id": tid, "name": e.name, "input": {}})
             elif isinstance(e, ArgsDelta):
                 delta = {"type": "input_json_delta", "partial_json": e.text}
-                out += block_event("content_block_delta", delta=delta)
+                out += self.block_event("content_block_delta", delta=delta)
             elif isinstance(e, CallEnd):
-                out += stop()
+                out += self.stop()
         return out
 
-    try:
-        head = {
-            "id": mid,
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": gen.usage.prompt_tokens, "output_tokens": 0},
-        }
-        yield _event("message_start", {"type": "message_start", "message": head})
-        finish, stop_sequence = None, None
-        async for batch in gen.batches():
-            last = batch[-1]
-            if last.finish_reason == "error":
-                err = {"type": "api_error", "message": f"generation failed: {last.error}"}
-                yield _event("error", {"type": "error", "error": err})
-                return
-            text = "".join(e.text for e in batch)
-            events = parser.feed(text) if parser is not None else [Text(text)] if text else []
-            out = render(events)
-            if last.finish_reason is not None:
-                finish, stop_sequence = last.finish_reason, last.stop_sequence
-                if parser is not None:
-                    out += render(parser.finish())
-            if out:
-                yield out
-        if index < 0:  # nothing generated: one empty text block, as Anthropic sends
-            yield start({"type": "text", "text": ""})
-        yield stop()
-        # A tool_use block cut off by max_tokens was sent in part: the stop reason says so.
-        cut = parser is not None and parser.open_call is not None
-        calls = parser.calls if parser is not None and not cut else []
-        yield _event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {
-                    "stop_reason": _stop_reason(finish, stop_sequence, calls),
-                    "stop_sequence": stop_sequence,
+    async def chunks(self) -> AsyncIterator[str]:
+        gen, parser = self.gen, self.parser
+        try:
+            head = {
+                "id": self.mid,
+                "type": "message",
+                "role": "assistant",
+                "model": self.model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": gen.usage.prompt_tokens, "output_tokens": 0},
+            }
+            yield _event("message_start", {"type": "message_start", "message": head})
+            finish, stop_sequence = None, None
+            async for batch in gen.batches():
+                last = batch[-1]
+                if last.finish_reason == "error":
+                    err = {"type": "api_error", "message": f"generation failed: {last.error}"}
+                    yield _event("error", {"type": "error", "error": err})
+                    return
+                text = "".join(e.text for e in batch)
+                events = parser.feed(text) if parser is not None else [Text(text)] if text else []
+                out = self.render(events)
+                if last.finish_reason is not None:
+                    finish, stop_sequence = last.finish_reason, last.stop_sequence
+                    if parser is not None:
+                        out += self.render(parser.finish())
+                if out:
+                    yield out
+            if self.index < 0:  # nothing generated: one empty text block, as Anthropic sends
+                yield self.start({"type": "text", "text": ""})
+            yield self.stop()
+            # A tool_use block cut off by max_tokens was sent in part: the stop reason says so.
+            cut = parser is not None and parser.open_call is not None
+            calls = parser.calls if parser is not None and not cut else []
+            yield _event(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {
+                        "stop_reason": _stop_reason(finish, stop_sequence, calls),
+                        "stop_sequence": stop_sequence,
+                    },
+                    "usage": {"output_tokens": gen.usage.completion_tokens},
                 },
-                "usage": {"output_tokens": gen.usage.completion_tokens},
-            },
-        )
-        yield _event("message_stop", {"type": "message_stop"})
-    finally:
-        gen.cancel()
-        record_tokens(request, gen)
+            )
+            yield _event("message_stop", {"type": "message_stop"})
+        finally:
+            gen.cancel()
+            record_tokens(self.request, gen)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
@@ -150,8 +150,27 @@ def _line(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False) + "\n"
 
 
-def _ndjson(source: AsyncIterator[str], gen: Generation) -> EventStreamResponse:
-    return EventStreamResponse(source, on_disconnect=gen.cancel, headers=NDJSON_HEADERS)
+def _ndjson(
+    source: AsyncIterator[str], gen: Generation, direct: Callable[[str], str] | None = None
+) -> EventStreamResponse:
+    """`direct`: the line for one token's text, for the engine to write itself (api/sse.py)."""
+    return EventStreamResponse(
+        source,
+        on_disconnect=gen.cancel,
+        headers=NDJSON_HEADERS,
+        direct=(gen, direct) if direct is not None else None,
+    )
+
+
+def _chat_line(model: str, message: dict) -> str:
+    return _line(
+        {
+            "model": model,
+            "created_at": _iso(None),
+            "message": {"role": "assistant", **message},
+            "done": False,
+        }
+    )
 
 
 @router.post("/api/generate")
@@ -277,7 +296,10 @@ async def chat(req: ChatRequest, request: Request):
     started = time.perf_counter()
     gen = submit(engine, tokens, params, "ollama-chat", request)
     if req.stream:
-        return _ndjson(_chat_stream(gen, request, model, started, plan.tools_active), gen)
+        source = _chat_stream(gen, request, model, started, plan.tools_active)
+        # Tool calls are split out of the text on the event loop; plain text can go direct.
+        direct = None if plan.tools_active else lambda text: _chat_line(model, {"content": text})
+        return _ndjson(source, gen, direct)
     result = await collect(gen, request)
     content, calls = tools.parse(result.text) if plan.tools_active else (result.text, [])
     message: dict = {"role": "assistant", "content": content}
@@ -299,14 +321,7 @@ async def _chat_stream(
     split = tools.ToolStream() if tools_active else None
 
     def chunk(message: dict) -> str:
-        return _line(
-            {
-                "model": model,
-                "created_at": _iso(None),
-                "message": {"role": "assistant", **message},
-                "done": False,
-            }
-        )
+        return _chat_line(model, message)
 
     try:
         async for batch in gen.batches():

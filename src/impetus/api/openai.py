@@ -6,7 +6,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 
@@ -226,9 +226,9 @@ async def chat_completions(req: ChatCompletionRequest, request: Request):
     created = int(time.time())
     if req.stream:
         if n == 1 and not plan.tools_active and params.logprobs is None:
-            return _sse(
-                _chat_stream(gens[0], request, rid, model, created, req.include_usage), gens
-            )
+            chunks = _ChatChunks(rid, model, created, req.include_usage)
+            source = _chat_stream(gens[0], request, chunks, rid, model, created, req.include_usage)
+            return _sse(source, gens, direct=(gens[0], chunks.content))
         source = _chat_stream_general(
             engine, gens, request, rid, model, created, req.include_usage, plan.tools_active
         )
@@ -381,35 +381,55 @@ async def _chat_stream_general(
         record_all(request, gens)
 
 
-async def _chat_stream(
-    gen: Generation, request: Request, rid: str, model: str, created: int, include_usage: bool
-) -> AsyncIterator[str]:
-    # Chunks are assembled as strings around json.dumps(text): the dict-based encoder was a
-    # measurable share of the event loop's time per token.
-    head = (
-        f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},'
-        f'"model":{json.dumps(model)},"system_fingerprint":"impetus","choices":[{{"index":0,'
-    )
-    tail = '}],"usage":null}\n\n' if include_usage else "}]}\n\n"
+class _ChatChunks:
+    """The fast path's chunks, assembled as strings around json.dumps(text): the dict-based
+    encoder was a measurable share of the time per token (on the event loop then; on the
+    engine thread now, which calls `content` for every token it writes itself)."""
 
-    def content(text: str) -> str:
+    def __init__(self, rid: str, model: str, created: int, include_usage: bool) -> None:
+        self.head = (
+            f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},'
+            f'"model":{json.dumps(model)},"system_fingerprint":"impetus","choices":[{{"index":0,'
+        )
+        self.tail = '}],"usage":null}\n\n' if include_usage else "}]}\n\n"
+
+    def role(self) -> str:
+        return (
+            f'{self.head}"delta":{{"role":"assistant","content":""}},"logprobs":null,'
+            f'"finish_reason":null{self.tail}'
+        )
+
+    def content(self, text: str) -> str:
         delta = json.dumps(text, ensure_ascii=False)
-        return f'{head}"delta":{{"content":{delta}}},"logprobs":null,"finish_reason":null{tail}'
+        return (
+            f'{self.head}"delta":{{"content":{delta}}},"logprobs":null,"finish_reason":null'
+            f"{self.tail}"
+        )
 
-    def finish(reason: str) -> str:
-        return f'{head}"delta":{{}},"logprobs":null,"finish_reason":"{reason}"{tail}'
+    def finish(self, reason: str) -> str:
+        return f'{self.head}"delta":{{}},"logprobs":null,"finish_reason":"{reason}"{self.tail}'
 
+
+async def _chat_stream(
+    gen: Generation,
+    request: Request,
+    chunks: _ChatChunks,
+    rid: str,
+    model: str,
+    created: int,
+    include_usage: bool,
+) -> AsyncIterator[str]:
     try:
-        yield f'{head}"delta":{{"role":"assistant","content":""}},"logprobs":null,"finish_reason":null{tail}'
+        yield chunks.role()
         async for batch in gen.batches():
             text = "".join(e.text for e in batch)
             last = batch[-1]
             if last.finish_reason == "error":
                 yield event(json.dumps(_stream_error(last.error)))
                 return
-            out = content(text) if text else ""
+            out = chunks.content(text) if text else ""
             if last.finish_reason is not None:
-                out += finish(_finish(last.finish_reason))
+                out += chunks.finish(_finish(last.finish_reason))
             if out:
                 yield out
         if include_usage:
@@ -424,12 +444,16 @@ async def _chat_stream(
         record_tokens(request, gen)
 
 
-def _sse(source: AsyncIterator[str], gens: list[Generation]) -> EventStreamResponse:
+def _sse(
+    source: AsyncIterator[str],
+    gens: list[Generation],
+    direct: tuple[Generation, Callable[[str], str]] | None = None,
+) -> EventStreamResponse:
     def cancel() -> None:
         for gen in gens:
             gen.cancel()
 
-    return EventStreamResponse(source, on_disconnect=cancel)
+    return EventStreamResponse(source, on_disconnect=cancel, direct=direct)
 
 
 @router.post("/v1/completions")
@@ -458,7 +482,12 @@ async def completions(req: CompletionRequest, request: Request):
             _completion_stream(engine, g, i, rid, model, created, req.include_usage, prefix)
             for i, g in enumerate(gens)
         ]
-        return _sse(_completion_streams(streams, gens, request, rid, model, created, req), gens)
+        source = _completion_streams(streams, gens, request, rid, model, created, req)
+        direct = None
+        if len(gens) == 1 and params.logprobs is None:  # plain text: the engine may write it
+            usage = req.include_usage
+            direct = (gens[0], lambda text: _completion_chunk(rid, created, model, usage, text))
+        return _sse(source, gens, direct)
     results = await collect_all(gens, request)
     return {
         "id": rid,
@@ -479,6 +508,28 @@ async def completions(req: CompletionRequest, request: Request):
         ],
         "usage": _n_usage(gens),
     }
+
+
+def _completion_chunk(
+    rid: str,
+    created: int,
+    model: str,
+    include_usage: bool,
+    text: str,
+    index: int = 0,
+    finish: str | None = None,
+    logprobs: dict | None = None,
+) -> str:
+    body = {
+        "id": rid,
+        "object": "text_completion",
+        "created": created,
+        "model": model,
+        "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}],
+    }
+    if include_usage:
+        body["usage"] = None
+    return event(json.dumps(body, ensure_ascii=False))
 
 
 async def _completion_streams(
@@ -528,18 +579,7 @@ async def _completion_stream(
         nonlocal offset
         logprobs = completion_logprobs(engine, lps, offset) if lps else None
         offset += len(text)
-        body = {
-            "id": rid,
-            "object": "text_completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
-            ],
-        }
-        if include_usage:
-            body["usage"] = None
-        return event(json.dumps(body, ensure_ascii=False))
+        return _completion_chunk(rid, created, model, include_usage, text, index, finish, logprobs)
 
     if prefix:
         yield chunk(prefix, None)

@@ -26,7 +26,7 @@ from typing import Any
 import mlx.core as mx
 from mlx_lm.models.cache import make_prompt_cache
 
-from impetus.engines.delivery import deliver
+from impetus.engines.delivery import deliver, route
 from impetus.engines.mlx_prefix_cache import PrefixCache, reusable
 from impetus.engines.mlx_sampling import Sampler, logprobs, sample_batch
 from impetus.engines.mlx_tokenizer import MlxTokenizer
@@ -381,10 +381,10 @@ class MlxScheduler:
         text = q.stream.push(self.tok.piece(token))
         if q.stream.stopped:
             if text:
-                outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
+                route(outbox, q, TokenEvent(text, (token,), logprob=lp))
             self._finish(q, "stop", outbox)
             return False
-        outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
+        route(outbox, q, TokenEvent(text, (token,), logprob=lp))
         q.next_token = token
         if q.generated >= q.max_new or q.length >= self.context_limit:
             self._finish(q, "length", outbox)

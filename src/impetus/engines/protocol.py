@@ -124,15 +124,29 @@ class Generation:
         self.on_first_token: Callable[[Generation], None] | None = None  # metrics
         self.token_gaps: list[float] = []  # seconds between tokens, for the ITL histogram
         self._last_token_at: float | None = None
+        # The fast path (engines/delivery.DirectStream): set by the response once it owns the
+        # client's socket; `routed` counts events the engine sent through the event loop (engine
+        # thread), `consumed` those the response took off the queue (event loop).
+        self.direct: Any = None
+        self.routed = 0
+        self.consumed = 0
+
+    def note_token(self, now: float, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """A token reached the client: the gap since the last one, or the first-token hook.
+        Called on the event loop, or on the engine thread (with `loop`) for a token it wrote
+        itself; the first-token hook then runs on the loop."""
+        if self._last_token_at is not None:
+            self.token_gaps.append(now - self._last_token_at)
+        elif self.on_first_token is not None:
+            if loop is None:
+                self.on_first_token(self)
+            else:
+                loop.call_soon_threadsafe(self.on_first_token, self)
+        self._last_token_at = now
 
     def _push(self, event: TokenEvent) -> None:
         if event.token_ids:
-            now = time.perf_counter()
-            if self._last_token_at is not None:
-                self.token_gaps.append(now - self._last_token_at)
-            elif self.on_first_token is not None:
-                self.on_first_token(self)
-            self._last_token_at = now
+            self.note_token(time.perf_counter())
         self._queue.put_nowait(event)
 
     def cancel(self) -> None:
@@ -169,6 +183,7 @@ class Generation:
                 batch = [await self._queue.get()]
                 while not self._queue.empty():
                     batch.append(self._queue.get_nowait())
+                self.consumed += len(batch)
                 for i, event in enumerate(batch):
                     if event.finish_reason is not None:
                         yield [*batch[:i], self._final(event)]
@@ -181,6 +196,7 @@ class Generation:
         try:
             while True:
                 event = await self._queue.get()
+                self.consumed += 1
                 if event.finish_reason is not None:
                     yield self._final(event)
                     return

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from impetus.engines.delivery import deliver
+from impetus.engines.delivery import deliver, route
 from impetus.engines.llama_ctypes import LlamaContext, LlamaModel
 from impetus.engines.protocol import (
     ContextLengthExceeded,
@@ -77,6 +77,7 @@ class SchedulerStats:
     decode_seconds: float = 0.0  # inside llama_decode
     step_seconds: float = 0.0  # whole steps (decode + our Python around it)
     batch_rows: int = 0  # tokens decoded, prompt and generated
+    direct_tokens: int = 0  # tokens the engine thread wrote to their client itself
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -175,6 +176,7 @@ class Scheduler:
             "decode_seconds": self.stats.decode_seconds,
             "step_seconds": self.stats.step_seconds,
             "batch_rows": self.stats.batch_rows,
+            "direct_tokens": self.stats.direct_tokens,
             "tokens_per_second": self._recent_rate(),
             "threads": self.governor.current,
             "thread_drops": self.governor.switches,
@@ -461,15 +463,17 @@ class Scheduler:
         text = q.stream.push(self.model.piece(token))
         if q.stream.stopped:
             if text:
-                outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
+                self._emit(q, TokenEvent(text, (token,), logprob=lp), outbox)
             self._finish(q, "stop", outbox)
             return
         q.next_token = token
+        self._emit(q, TokenEvent(text, (token,), logprob=lp), outbox)
         if q.generated >= q.max_new or len(q.slot.cached) + 1 >= self.context_limit:
-            outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
             self._finish(q, "length", outbox)
-            return
-        outbox.append((q, TokenEvent(text, (token,), logprob=lp)))
+
+    def _emit(self, q: _Sequence, event: TokenEvent, outbox: list) -> None:
+        if route(outbox, q, event):
+            self.stats.direct_tokens += 1
 
     def _logprob(self, index: int, token: int, top: int) -> TokenLogprob:
         """Log-softmax of the model's raw logits row (only when a request asks for it)."""

@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from impetus import __version__
+from impetus.api.sse import SERVER_SEND
 from impetus.config import Settings
 from impetus.metrics import Metrics
 from impetus.server import errors
@@ -44,6 +45,15 @@ def cors_origins(settings: Settings) -> list[str]:
         f"http://127.0.0.1:{port}",
         *settings.cors_origins,
     ]
+
+
+class ImpetusApp(FastAPI):
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            # The server's own send, before any middleware wraps it: a token stream finds the
+            # client's socket through it (api/sse.py, client_socket).
+            scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI:
@@ -87,7 +97,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None) -> FastAPI
         Middleware(StaticUIMiddleware),
         Middleware(ApiKeyMiddleware, keys=settings.api_key_values(), store=keys),
     ]
-    app = FastAPI(
+    app = ImpetusApp(
         title="Impetus",
         version=__version__,
         lifespan=lifespan,
