@@ -8,6 +8,7 @@ whose absolute speed differs by 2x.
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from impetus.bench.llama_server import LlamaServer
-from impetus.bench.load import LoadResult, percentile, prompt_words, run_load, sse_lines
+from impetus.bench.load import LoadResult, percentile, prompt_words, run_load, sse_data
 from impetus.bench.raw import raw_closed_loop, raw_decode
 from impetus.bench.report import table
 from impetus.bench.startup import _free_port
@@ -114,13 +115,11 @@ def control_token_bias(model: Path) -> dict[str, float]:
     return {str(i): -100.0 for i in sorted(ids)}
 
 
-def _has_content(line: str) -> bool:
-    """A chunk carrying generated text (not the role-only first chunk, not usage)."""
-    if not line.startswith("data: {"):
+def _content(data: bytes) -> bool:
+    """An event carrying generated text (not the role-only first chunk, not usage)."""
+    if not data.startswith(b"{"):
         return False
-    import json
-
-    obj = json.loads(line[6:])
+    obj = json.loads(data)
     return any((c.get("delta") or {}).get("content") for c in obj.get("choices") or [])
 
 
@@ -129,8 +128,9 @@ async def _long_prompt_during_streams(url: str, bias: dict[str, float] | None = 
     long_text = " ".join(prompt_words(i, 40) for i in range(27))
     gaps: list[tuple[float, float]] = []  # (time, gap)
     window: dict[str, float] = {}
+    path = "/v1/chat/completions"
 
-    async def stream(client: httpx.AsyncClient, i: int) -> None:
+    async def stream(i: int) -> None:
         body = {
             "messages": [{"role": "user", "content": prompt_words(i, 20)}],
             "max_tokens": 400,
@@ -140,15 +140,14 @@ async def _long_prompt_during_streams(url: str, bias: dict[str, float] | None = 
             **({"logit_bias": bias} if bias else {}),
         }
         last = None
-        async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
-            async for line in sse_lines(r):
-                if _has_content(line):
-                    now = time.perf_counter()
-                    if last is not None:
-                        gaps.append((now, now - last))
-                    last = now
+        async for data in sse_data(url, path, body):
+            if _content(data):
+                now = time.perf_counter()
+                if last is not None:
+                    gaps.append((now, now - last))
+                last = now
 
-    async def long_one(client: httpx.AsyncClient) -> None:
+    async def long_one() -> None:
         await asyncio.sleep(2.0)
         body = {
             "messages": [{"role": "user", "content": long_text}],
@@ -157,17 +156,15 @@ async def _long_prompt_during_streams(url: str, bias: dict[str, float] | None = 
             "stream_options": {"include_usage": True},
         }
         window["start"] = time.perf_counter()
-        async with client.stream("POST", url + "/v1/chat/completions", json=body) as r:
-            async for line in sse_lines(r):
-                if "first" not in window and _has_content(line):
-                    window["first"] = time.perf_counter()
-                if '"prompt_tokens"' in line and '"choices":[]' in line.replace(" ", ""):
-                    import json
+        async for data in sse_data(url, path, body):
+            if "first" not in window and _content(data):
+                window["first"] = time.perf_counter()
+            if data.startswith(b"{"):
+                obj = json.loads(data)
+                if obj.get("choices") == [] and obj.get("usage"):
+                    window["prompt_tokens"] = obj["usage"]["prompt_tokens"]
 
-                    window["prompt_tokens"] = json.loads(line[6:])["usage"]["prompt_tokens"]
-
-    async with httpx.AsyncClient(timeout=600) as client:
-        await asyncio.gather(*(stream(client, i) for i in range(7)), long_one(client))
+    await asyncio.gather(*(stream(i) for i in range(7)), long_one())
     start, first = window["start"], window.get("first", window["start"])
     during = [g * 1000 for t, g in gaps if start <= t <= first + 0.05]
     return {
@@ -204,8 +201,6 @@ def _prefix_cache(url: str) -> dict:
                 ):
                     first = time.perf_counter() - t0
                 if '"cached_tokens"' in line:
-                    import json
-
                     cached = json.loads(line[6:])["usage"]["prompt_tokens_details"]["cached_tokens"]
         return (first or time.perf_counter() - t0) * 1000, cached
 
