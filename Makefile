@@ -16,8 +16,15 @@ $(BIN)/python:
 ifeq ($(shell uname -m),x86_64)
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
-$(STAMP): pyproject.toml | $(BIN)/python
-	CFLAGS="$(NO_AMX) $(CFLAGS)" CXXFLAGS="$(NO_AMX) $(CXXFLAGS)" $(BIN)/pip install --quiet -e '.[dev]'
+# It is built from its sdist with the patches in patches/llama-cpp-python (faster attention over
+# one KV cache shared by all slots; docs/scheduler.md), once per machine: the wheel is cached.
+LLAMA_CPP := $(shell sed -n 's/.*"llama-cpp-python==\([^";]*\)".*/\1/p' pyproject.toml)
+LLAMA_PATCHES := $(wildcard patches/llama-cpp-python/*)
+$(STAMP): pyproject.toml $(LLAMA_PATCHES) | $(BIN)/python
+	export CFLAGS="$(NO_AMX) $(CFLAGS)" CXXFLAGS="$(NO_AMX) $(CXXFLAGS)"; \
+	wheel=$$($(BIN)/python patches/llama-cpp-python/build_wheel.py $(LLAMA_CPP)) && \
+	$(BIN)/pip install --quiet --no-deps --force-reinstall "$$wheel" && \
+	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/impetus setup
 	touch $(STAMP)
 

@@ -22,9 +22,11 @@ import platformdirs
 
 
 def _version() -> str:
+    """The release we run, without the local label of our patched build (`0.3.36+impetus.…`):
+    llama-server is built from that release's stock sdist."""
     from importlib.metadata import version
 
-    return version("llama-cpp-python")
+    return version("llama-cpp-python").split("+", 1)[0]
 
 
 def cache_dir() -> Path:

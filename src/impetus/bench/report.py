@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import psutil
@@ -23,7 +24,7 @@ def machine() -> str:
     mem = psutil.virtual_memory().total / 2**30
     return (
         f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, {platform.system()} {platform.release()}, "
-        f"Python {sys.version.split()[0]}"
+        f"Python {sys.version.split()[0]}, llama-cpp-python {version('llama-cpp-python')}"
     )
 
 
