@@ -96,10 +96,15 @@ def test_greedy_first_token_matches_llama_cpp_argmax(loaded, llama):
             ids = llama.tokenize(prompt, add_special=True, parse_special=True)
             ctx.clear()
             assert ctx.decode([(t, i, 0, i == len(ids) - 1) for i, t in enumerate(ids)]) == 0
-            expected = int(np.argmax(np.asarray(ctx.logits(len(ids) - 1))))
+            row = np.asarray(ctx.logits(len(ids) - 1))
+            expected = int(np.argmax(row))
             got = int(mx.argmax(loaded.model(mx.array([ids]))[0, -1]).item())
-            if got != expected:
-                mismatches.append((prompt, got, expected))
+            # MLX computes in float16 and llama.cpp quantizes keys and queries to q8_0: a
+            # near-tie may go either way (the chat prompt's first token: 57 vs 504 are 0.03
+            # apart in stock llama.cpp, 0.05 in MLX, 0.13 in our patched build). Any other
+            # pick means the two models differ.
+            if got != expected and row[got] < row[expected] - 0.25:
+                mismatches.append((prompt, got, expected, float(row[expected] - row[got])))
         assert not mismatches
     finally:
         ctx.close()

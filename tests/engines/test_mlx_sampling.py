@@ -64,9 +64,11 @@ def test_chat_logprobs_match_llama_cpp(mlx_openai, openai_client):
     # llama.cpp multiplies Q4_1 weights by 8-bit-quantized activations and caches keys in q8_0,
     # MLX uses float ones for both, and llama.cpp's logits move with the KV cell order in the
     # shared server (docs/determinism.md): the less likely alternatives drift further apart
-    # (0.09 to 0.16 measured for the second and third).
+    # (0.09 to 0.16 measured for the second and third with stock llama.cpp, up to 0.30 with our
+    # build's attention, whose f32 accumulation moves this model's logits by 0.18 on average
+    # against stock's f16 one: as far as stock is from llama.cpp without flash attention).
     for ours, theirs in zip(first.top_logprobs, ref.top_logprobs, strict=True):
-        assert ours.token == theirs.token and abs(ours.logprob - theirs.logprob) < 0.3
+        assert ours.token == theirs.token and abs(ours.logprob - theirs.logprob) < 0.5
 
 
 def test_completions_logprobs_match_llama_cpp(mlx_openai, openai_client):
@@ -88,7 +90,7 @@ def test_completions_logprobs_match_llama_cpp(mlx_openai, openai_client):
     assert abs(lp.token_logprobs[0] - ref.token_logprobs[0]) < 0.1
     assert set(lp.top_logprobs[0]) == set(ref.top_logprobs[0])
     for token, value in lp.top_logprobs[0].items():  # the alternative drifts, as above
-        assert abs(value - ref.top_logprobs[0][token]) < 0.3
+        assert abs(value - ref.top_logprobs[0][token]) < 0.5
 
 
 def test_logit_bias_bans_and_forces_in_the_mlx_sampler():
