@@ -413,6 +413,12 @@ def render(res: ServingResult, plot_path: Path | None) -> str:
             f"cost {1 - top / res.raw_tok_s[PARALLEL]:.0%} of it, which is why no server here "
             "comes near 85% of raw decode at c=8."
         )
+        steady = PARALLEL * 1000 / res.impetus[PARALLEL].itl_p50_ms
+        ceiling += (
+            f" While its {PARALLEL} streams decode, Impetus's median token gap is "
+            f"{res.impetus[PARALLEL].itl_p50_ms} ms: {steady:.1f} tok/s across them, "
+            f"{steady / res.raw_tok_s[PARALLEL]:.2f} of raw batched decode."
+        )
     parts = [
         "Each row: `c` clients in a closed loop, 2·c requests (at least 4), 64-word prompts, "
         "128 completion tokens with ignore_eos, temperature 0.7. Impetus and llama-server both "
