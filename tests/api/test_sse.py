@@ -18,6 +18,21 @@ from tests.conftest import MODEL_ID
 COUNT = [{"role": "user", "content": "Count from 1 to 30, separated by commas."}]
 
 
+def unchunk(raw: bytes) -> bytes:
+    """The body of a raw HTTP/1.1 chunked response; any byte out of place breaks the framing."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    body = b""
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return body
+        body += rest[:size]
+        assert rest[size : size + 2] == b"\r\n"
+        rest = rest[size + 2 :]
+
+
 def direct_tokens(client: httpx.Client) -> float:
     text = client.get("/metrics").text
     return sum(
@@ -148,18 +163,7 @@ def test_a_client_that_reads_late_and_slowly_gets_every_byte_in_order(client, se
         raw += chunk
         time.sleep(0.0005)
     sock.close()
-    head, _, rest = raw.partition(b"\r\n\r\n")
-    assert b"transfer-encoding: chunked" in head.lower()
-    body_bytes = b""
-    while True:  # undo the chunked framing: any byte out of place breaks it
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        body_bytes += rest[:size]
-        assert rest[size : size + 2] == b"\r\n"
-        rest = rest[size + 2 :]
-    events = [e for e in body_bytes.decode().split("\n\n") if e]
+    events = [e for e in unchunk(raw).decode().split("\n\n") if e]
     assert events[-1] == "data: [DONE]"
     deltas, usage = 0, None
     for e in events[:-1]:
@@ -249,16 +253,7 @@ def test_a_tail_the_socket_did_not_take_is_written_before_anything_else():
     finally:
         server.should_exit = True
         thread.join(10)
-    _, _, rest = raw.partition(b"\r\n\r\n")
-    body = b""
-    while True:
-        size_line, _, rest = rest.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        body += rest[:size]
-        assert rest[size : size + 2] == b"\r\n"
-        rest = rest[size + 2 :]
+    body = unchunk(raw)
     text = "".join(e.removeprefix("data: ") for e in body.decode().split("\n\n")[:-2])
     assert text == "".join(tokens)
     assert body.decode().endswith("data: [DONE]\n\n")
