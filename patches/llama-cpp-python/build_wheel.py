@@ -50,6 +50,15 @@ def build_key(version: str, patches: list[Path]) -> str:
     return h.hexdigest()[:12]
 
 
+def apply(patch: Path, src: Path) -> None:
+    """`patch -p1`, or `git apply` where the patch tool is not installed (minimal images)."""
+    if shutil.which("patch"):
+        cmd = ["patch", "-p1", "--forward", "--batch", "-i", str(patch)]
+    else:
+        cmd = ["git", "apply", "-p1", str(patch)]
+    subprocess.run(cmd, cwd=src, check=True, stdout=subprocess.DEVNULL)
+
+
 def build(version: str) -> Path:
     patches = sorted(HERE.glob("*.patch"))
     key = build_key(version, patches)
@@ -81,12 +90,7 @@ def build(version: str) -> Path:
             tar.extractall(tmp, filter="data")
         src = next(p for p in tmp.glob("llama_cpp_python-*") if p.is_dir())
         for patch in patches:
-            subprocess.run(
-                ["patch", "-p1", "--forward", "--batch", "-i", str(patch)],
-                cwd=src,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
+            apply(patch, src)
         # A local version label: `pip list` and Impetus (`engines/llama_ctypes.PATCHED`) can
         # tell the patched build, and it still satisfies the `==version` pin.
         init = src / "llama_cpp" / "__init__.py"
