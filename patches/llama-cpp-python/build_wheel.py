@@ -59,6 +59,12 @@ def apply(patch: Path, src: Path) -> None:
     subprocess.run(cmd, cwd=src, check=True, stdout=subprocess.DEVNULL)
 
 
+def _pip(command: str, *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", command, "--quiet", "--no-deps", *args], check=True
+    )
+
+
 def build(version: str) -> Path:
     patches = sorted(HERE.glob("*.patch"))
     key = build_key(version, patches)
@@ -69,50 +75,22 @@ def build(version: str) -> Path:
     with tempfile.TemporaryDirectory(prefix="impetus-llama-") as tmp_name:
         tmp = Path(tmp_name)
         print(f"building llama-cpp-python {version} with {len(patches)} patch(es)", file=sys.stderr)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--no-binary",
-                ":all:",
-                f"llama-cpp-python=={version}",
-                "-d",
-                str(tmp),
-            ],
-            check=True,
-        )
+        _pip("download", "--no-binary", ":all:", f"llama-cpp-python=={version}", "-d", str(tmp))
         sdist = next(tmp.glob("llama_cpp_python-*.tar.gz"))
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         src = next(p for p in tmp.glob("llama_cpp_python-*") if p.is_dir())
         for patch in patches:
             apply(patch, src)
-        # A local version label: `pip list` and Impetus (`engines/llama_ctypes.PATCHED`) can
-        # tell the patched build, and it still satisfies the `==version` pin.
+        # A local version label: `pip list` and the bench's machine line (bench/report.py) tell
+        # the patched build, and it still satisfies the `==version` pin.
         init = src / "llama_cpp" / "__init__.py"
         text = init.read_text()
         if f'__version__ = "{version}"' not in text:
             raise SystemExit(f"unexpected {init}: no __version__ = {version!r}")
         init.write_text(text.replace(f'"{version}"', f'"{version}+impetus.{key}"', 1))
         dist = tmp / "dist"
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "wheel",
-                "--quiet",
-                "--no-deps",
-                "-w",
-                str(dist),
-                str(src),
-            ],
-            check=True,
-        )
+        _pip("wheel", "-w", str(dist), str(src))
         wheel = next(dist.glob("*.whl"))
         out.mkdir(parents=True, exist_ok=True)
         partial = out / (wheel.name + ".partial")

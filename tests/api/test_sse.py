@@ -7,6 +7,7 @@ import json
 import re
 import socket
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -41,20 +42,25 @@ def direct_tokens(client: httpx.Client) -> float:
     )
 
 
+def _sse_objects(client: httpx.Client, path: str, body: dict) -> Iterator[dict]:
+    """Stream `body` to an OpenAI route with usage included; yield each JSON event."""
+    body = body | {"stream": True, "stream_options": {"include_usage": True}}
+    with client.stream("POST", path, json=body) as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: {"):
+                yield json.loads(line[6:])
+
+
 def _openai_chat(client: httpx.Client, stream: bool) -> tuple[str, int]:
     body = {"model": MODEL_ID, "messages": COUNT, "max_tokens": 24, "temperature": 0}
     if not stream:
         r = client.post("/v1/chat/completions", json=body).json()
         return r["choices"][0]["message"]["content"], r["usage"]["completion_tokens"]
-    body |= {"stream": True, "stream_options": {"include_usage": True}}
     text, usage = "", 0
-    with client.stream("POST", "/v1/chat/completions", json=body) as resp:
-        for line in resp.iter_lines():
-            if line.startswith("data: {"):
-                obj = json.loads(line[6:])
-                for c in obj["choices"]:
-                    text += c["delta"].get("content") or ""
-                usage = (obj.get("usage") or {}).get("completion_tokens", usage)
+    for obj in _sse_objects(client, "/v1/chat/completions", body):
+        for c in obj["choices"]:
+            text += c["delta"].get("content") or ""
+        usage = (obj.get("usage") or {}).get("completion_tokens", usage)
     return text, usage
 
 
@@ -64,14 +70,10 @@ def _openai_completion(client: httpx.Client, stream: bool) -> tuple[str, int]:
     if not stream:
         r = client.post("/v1/completions", json=body).json()
         return r["choices"][0]["text"], r["usage"]["completion_tokens"]
-    body |= {"stream": True, "stream_options": {"include_usage": True}}
     text, usage = "", 0
-    with client.stream("POST", "/v1/completions", json=body) as resp:
-        for line in resp.iter_lines():
-            if line.startswith("data: {"):
-                obj = json.loads(line[6:])
-                text += "".join(c["text"] for c in obj["choices"])
-                usage = (obj.get("usage") or {}).get("completion_tokens", usage)
+    for obj in _sse_objects(client, "/v1/completions", body):
+        text += "".join(c["text"] for c in obj["choices"])
+        usage = (obj.get("usage") or {}).get("completion_tokens", usage)
     return text, usage
 
 

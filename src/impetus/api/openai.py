@@ -227,7 +227,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request):
     if req.stream:
         if n == 1 and not plan.tools_active and params.logprobs is None:
             chunks = _ChatChunks(rid, model, created, req.include_usage)
-            source = _chat_stream(gens[0], request, chunks, rid, model, created, req.include_usage)
+            source = _chat_stream(gens[0], request, chunks)
             return _sse(source, gens, direct=(gens[0], chunks.content))
         source = _chat_stream_general(
             engine, gens, request, rid, model, created, req.include_usage, plan.tools_active
@@ -387,10 +387,12 @@ class _ChatChunks:
     engine thread now, which calls `content` for every token it writes itself)."""
 
     def __init__(self, rid: str, model: str, created: int, include_usage: bool) -> None:
-        self.head = (
+        self.include_usage = include_usage
+        self.prefix = (
             f'data: {{"id":"{rid}","object":"chat.completion.chunk","created":{created},'
-            f'"model":{json.dumps(model)},"system_fingerprint":"impetus","choices":[{{"index":0,'
+            f'"model":{json.dumps(model)},"system_fingerprint":"impetus",'
         )
+        self.head = self.prefix + '"choices":[{"index":0,'
         self.tail = '}],"usage":null}\n\n' if include_usage else "}]}\n\n"
 
     def role(self) -> str:
@@ -409,15 +411,13 @@ class _ChatChunks:
     def finish(self, reason: str) -> str:
         return f'{self.head}"delta":{{}},"logprobs":null,"finish_reason":"{reason}"{self.tail}'
 
+    def usage(self, usage: Usage) -> str:
+        """The closing usage chunk (`stream_options.include_usage`): no choices."""
+        return f'{self.prefix}"choices":[],"usage":{json.dumps(_usage(usage))}}}\n\n'
+
 
 async def _chat_stream(
-    gen: Generation,
-    request: Request,
-    chunks: _ChatChunks,
-    rid: str,
-    model: str,
-    created: int,
-    include_usage: bool,
+    gen: Generation, request: Request, chunks: _ChatChunks
 ) -> AsyncIterator[str]:
     try:
         yield chunks.role()
@@ -432,12 +432,8 @@ async def _chat_stream(
                 out += chunks.finish(_finish(last.finish_reason))
             if out:
                 yield out
-        if include_usage:
-            yield event(
-                f'{{"id":"{rid}","object":"chat.completion.chunk","created":{created},'
-                f'"model":{json.dumps(model)},"system_fingerprint":"impetus","choices":[],'
-                f'"usage":{json.dumps(_usage(gen.usage))}}}'
-            )
+        if chunks.include_usage:
+            yield chunks.usage(gen.usage)
         yield event("[DONE]")
     finally:
         gen.cancel()
